@@ -1,0 +1,41 @@
+"""Log lines in nsqd's shape: ``<prefix><date> <time> <LEVEL>: <message>``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+__all__ = ["configure_logging"]
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+}
+_NAMES = {logging.WARNING: "WARN", logging.CRITICAL: "FATAL"}
+
+
+class _NsqFormatter(logging.Formatter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self._prefix = prefix
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = self.formatTime(record, "%Y/%m/%d %H:%M:%S")
+        level = _NAMES.get(record.levelno, record.levelname)
+        line = f"{self._prefix}{when}.{int(record.msecs * 1000):06d} {level}: {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure_logging(level: str, prefix: str) -> None:
+    """Send trinsq's logs to stderr at ``level`` (nsqd's level names) with ``prefix``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_NsqFormatter(prefix))
+    root = logging.getLogger("trinsq")
+    root.handlers[:] = [handler]
+    root.setLevel(_LEVELS[level.lower()])
+    root.propagate = False

@@ -1,0 +1,79 @@
+"""Running a real broker inside a caller's Trio program."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import trio
+
+from ._options import BrokerOptions
+from ._server import BoundAddresses, BrokerServer, serve_broker
+
+__all__ = ["RunningBroker", "open_broker"]
+
+
+@attrs.frozen
+class RunningBroker:
+    """A broker started by :func:`open_broker`.
+
+    Attributes:
+        server: the live server; ``server.graph.topics`` is its topic/channel graph.
+        addresses: where it listens.
+    """
+
+    server: BrokerServer
+    addresses: BoundAddresses
+
+    @property
+    def tcp_address(self) -> str:
+        """``host:port`` of the TCP (protocol V2) listener."""
+        return "%s:%d" % self.addresses.tcp
+
+    @property
+    def http_address(self) -> str | None:
+        """``host:port`` of the HTTP listener, or None when HTTP is disabled."""
+        return None if self.addresses.http is None else "%s:%d" % self.addresses.http
+
+    @property
+    def topics(self) -> dict[str, Any]:
+        return self.server.graph.topics
+
+    def request_shutdown(self) -> None:
+        self.server.request_shutdown()
+
+
+@asynccontextmanager
+async def open_broker(
+    options: BrokerOptions | None = None, **overrides: Any
+) -> AsyncIterator[RunningBroker]:
+    """Start a broker in the calling Trio program; shut it down gracefully on exit.
+
+    Without ``options`` the broker listens on 127.0.0.1 with OS-chosen ports. Keyword
+    arguments override single options, e.g. ``open_broker(msg_timeout=5)``.
+
+    Cancellation: leaving the block (normally, by an exception or by cancellation) stops the
+    broker; shutdown is bounded.
+    Error handling: an exception from the block propagates unchanged, not wrapped in an
+    ExceptionGroup.
+    """
+    if options is None:
+        options = BrokerOptions(tcp_address="127.0.0.1:0", http_address="127.0.0.1:0")
+    if overrides:
+        options = attrs.evolve(options, **overrides)
+    options.validate()
+    server = BrokerServer(options)
+    try:
+        async with trio.open_nursery() as nursery:
+            addresses = await nursery.start(serve_broker, server)
+            try:
+                yield RunningBroker(server, addresses)
+            finally:
+                server.request_shutdown()
+    except BaseExceptionGroup as group:
+        # Hand a single error to the caller as itself (trio-websocket does the same).
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise

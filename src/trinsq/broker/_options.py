@@ -1,0 +1,118 @@
+"""Broker options: one typed class with nsqd's names and defaults (nsqd/options.go).
+
+Durations are float seconds here; the command line and config file take Go-style values
+("60s", "250ms") and convert. Field names are nsqd's flag names with ``-`` turned into ``_``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import zlib
+
+import attrs
+
+__all__ = ["BrokerOptions", "OptionError", "default_node_id"]
+
+
+class OptionError(ValueError):
+    """An option value nsqd would refuse at start-up."""
+
+
+def default_node_id(hostname: str | None = None) -> int:
+    """nsqd's default node id: crc32 of the md5 digest of the hostname, modulo 1024."""
+    name = socket.gethostname() if hostname is None else hostname
+    return zlib.crc32(hashlib.md5(name.encode()).digest()) % 1024
+
+
+@attrs.define(kw_only=True)
+class BrokerOptions:
+    """Everything a broker can be configured with.
+
+    Addresses are ``host:port`` strings; port 0 asks the OS for a free port (the bound ports are
+    reported back by :func:`trinsq.open_broker`).
+    """
+
+    # logging
+    log_level: str = "info"
+    log_prefix: str = "[nsqd] "
+
+    # identity and listeners
+    node_id: int = attrs.field(factory=default_node_id)
+    tcp_address: str = "0.0.0.0:4150"
+    http_address: str = "0.0.0.0:4151"
+    broadcast_address: str = attrs.field(factory=socket.gethostname)
+    broadcast_tcp_port: int = 0
+    broadcast_http_port: int = 0
+
+    # storage
+    data_path: str = ""
+    mem_queue_size: int = 10_000
+
+    # message handling
+    msg_timeout: float = 60.0
+    max_msg_timeout: float = 15 * 60.0
+    max_msg_size: int = 1_048_576
+    max_body_size: int = 5_242_880
+    max_req_timeout: float = 3600.0
+    max_rdy_count: int = 2500
+    max_channel_consumers: int = 0
+
+    # client connections
+    client_timeout: float = 60.0  # not a flag in nsqd; the default heartbeat is half of it
+    max_heartbeat_interval: float = 60.0
+    max_output_buffer_size: int = 65_536
+    max_output_buffer_timeout: float = 30.0
+    min_output_buffer_timeout: float = 0.025
+    output_buffer_timeout: float = 0.25
+
+    # compression negotiation (the stream upgrades themselves arrive with their own issue)
+    deflate: bool = True
+    max_deflate_level: int = 6
+    snappy: bool = True
+
+    def validate(self) -> None:
+        """Refuse values nsqd refuses at start-up, plus ones that cannot work at all.
+
+        Raises:
+            OptionError: naming the option and the problem.
+        """
+        if not 0 <= self.node_id < 1024:
+            raise OptionError(f"--node-id must be [0,1024), got {self.node_id}")
+        if not 1 <= self.max_deflate_level <= 9:
+            raise OptionError("--max-deflate-level must be [1,9]")
+        if self.log_level.lower() not in ("debug", "info", "warn", "error", "fatal"):
+            raise OptionError(f"invalid log level {self.log_level!r}")
+        for name in ("mem_queue_size", "max_msg_size", "max_body_size", "max_rdy_count",
+                     "max_channel_consumers", "max_output_buffer_size"):
+            if getattr(self, name) < 0:
+                raise OptionError(f"--{name.replace('_', '-')} must not be negative")
+        for name in ("msg_timeout", "max_msg_timeout", "max_req_timeout", "client_timeout",
+                     "max_heartbeat_interval", "max_output_buffer_timeout",
+                     "min_output_buffer_timeout", "output_buffer_timeout"):
+            if getattr(self, name) < 0:
+                raise OptionError(f"--{name.replace('_', '-')} must not be negative")
+        for name in ("tcp_address", "http_address"):
+            value = getattr(self, name)
+            if name == "http_address" and value == "":
+                continue  # nsqd 1.3.0: an empty --http-address disables HTTP
+            split_host_port(value, name)
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """The default client heartbeat interval (nsqd: ClientTimeout / 2)."""
+        return self.client_timeout / 2
+
+
+def split_host_port(address: str, option: str = "address") -> tuple[str, int]:
+    """Split ``host:port`` (``[v6]:port`` too) as Go's net.SplitHostPort does.
+
+    Raises:
+        OptionError: for a missing or non-numeric port.
+    """
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise OptionError(f"--{option.replace('_', '-')}: {address!r} is not a host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)

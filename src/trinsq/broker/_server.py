@@ -1,0 +1,185 @@
+"""The running broker: TCP listener, HTTP server and timers in one nursery.
+
+``serve_broker`` binds everything, reports the bound addresses through ``task_status``, and
+serves until its ``shutdown`` event is set; then it stops accepting, closes every client and
+returns within a bounded time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from functools import partial
+from typing import Final
+
+import attrs
+import trio
+
+from .._version import NSQ_COMPAT_VERSION
+from ..protocol import ClientSettings, Limits, ServerFeatures, V2ServerConnection
+from ._client import Client
+from ._connection import ClientConnection
+from ._graph import TopicGraph
+from ._http import serve_http
+from ._options import BrokerOptions, split_host_port
+from ._timers import DeadlineScheduler
+
+__all__ = ["BoundAddresses", "BrokerServer", "serve_broker"]
+
+log = logging.getLogger("trinsq.broker")
+
+# How long shutdown waits for HTTP requests in progress before cutting them off.
+HTTP_GRACEFUL_TIMEOUT: Final = 1.0
+
+
+@attrs.frozen
+class BoundAddresses:
+    """Where the broker actually listens (port 0 resolved to the OS-chosen port)."""
+
+    tcp: tuple[str, int]
+    http: tuple[str, int] | None
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+class BrokerServer:
+    """One broker: its graph, its clients and the tasks that serve them.
+
+    Attributes:
+        graph: the topic/channel graph (attrs models), for embedding and tests.
+        clients: connected clients by id.
+        addresses: set once listening.
+    """
+
+    def __init__(self, options: BrokerOptions) -> None:
+        self.options = options
+        self.start_time = time.time()
+        self.scheduler = DeadlineScheduler()
+        self.graph = TopicGraph(options, trio.current_time, self.scheduler)
+        self.clients: dict[int, Client] = {}
+        self.addresses: BoundAddresses | None = None
+        self.shutdown_requested = trio.Event()
+        self._client_ids = itertools.count(1)
+        self.limits = Limits(
+            max_msg_size=options.max_msg_size,
+            max_body_size=options.max_body_size,
+            max_rdy_count=options.max_rdy_count,
+            max_req_timeout_ms=_ms(options.max_req_timeout),
+        )
+        self.features = ServerFeatures(
+            version=NSQ_COMPAT_VERSION,
+            max_rdy_count=options.max_rdy_count,
+            max_heartbeat_interval_ms=_ms(options.max_heartbeat_interval),
+            max_output_buffer_size=options.max_output_buffer_size,
+            min_output_buffer_timeout_ms=_ms(options.min_output_buffer_timeout),
+            max_output_buffer_timeout_ms=_ms(options.max_output_buffer_timeout),
+            max_msg_timeout_ms=_ms(options.max_msg_timeout),
+            # Stream upgrades (TLS, snappy, deflate) arrive with their own issue; until then
+            # they are never offered, whatever --snappy/--deflate say.
+            tls_available=False,
+            deflate_enabled=False,
+            snappy_enabled=False,
+            max_deflate_level=options.max_deflate_level,
+        )
+        self._default_settings = ClientSettings(
+            heartbeat_interval_ms=_ms(options.heartbeat_interval),
+            output_buffer_size=16_384,
+            output_buffer_timeout_ms=_ms(options.output_buffer_timeout),
+            msg_timeout_ms=_ms(options.msg_timeout),
+        )
+
+    def request_shutdown(self) -> None:
+        """Begin a graceful shutdown (idempotent, callable from any task)."""
+        self.shutdown_requested.set()
+
+    async def handle_tcp(self, stream: trio.SocketStream) -> None:
+        """Serve one accepted TCP connection; never raises for client misbehaviour."""
+        try:
+            peer = stream.socket.getpeername()
+            remote = f"{peer[0]}:{peer[1]}" if len(peer) == 2 else f"[{peer[0]}]:{peer[1]}"
+        except OSError:
+            remote = "unknown:0"
+        client = Client(
+            id=next(self._client_ids),
+            remote_address=remote,
+            connect_time=time.time(),
+            settings=self._default_settings,
+        )
+        self.clients[client.id] = client
+        log.info("TCP: new client(%s)", remote)
+        try:
+            await ClientConnection(self, stream, client, V2ServerConnection(self.limits)).run()
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as group:
+            log.info("[%s] connection ended: %r", remote, group.exceptions[0])
+        except* Exception:
+            log.exception("[%s] internal error serving client; closing its connection", remote)
+        finally:
+            del self.clients[client.id]
+            await trio.aclose_forcefully(stream)
+            log.info("[%s] disconnected", remote)
+
+
+async def _serve_tcp_listeners(
+    server: BrokerServer,
+    listeners: list[trio.SocketListener],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    async with trio.open_nursery() as connections:
+        await connections.start(
+            partial(trio.serve_listeners, server.handle_tcp, listeners, handler_nursery=connections)
+        )
+        task_status.started()
+
+
+async def serve_broker(
+    server: BrokerServer,
+    *,
+    task_status: trio.TaskStatus[BoundAddresses] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run ``server`` until ``server.request_shutdown()``.
+
+    Reports :class:`BoundAddresses` once the TCP and HTTP listeners are bound.
+
+    Cancellation: cancelling stops everything at once (no graceful phase).
+    Error handling: a listener that cannot bind raises ``OSError`` before ``started``.
+    """
+    options = server.options
+    host, port = split_host_port(options.tcp_address, "tcp_address")
+    listeners = await trio.open_tcp_listeners(port, host=host or None)
+    tcp_bound = listeners[0].socket.getsockname()[:2]
+    async with trio.open_nursery() as timers:
+        timers.start_soon(server.scheduler.run)
+        async with trio.open_nursery() as services:
+            tcp_scope = trio.CancelScope()
+
+            async def serve_tcp(*, task_status: trio.TaskStatus[None]) -> None:
+                with tcp_scope:
+                    await _serve_tcp_listeners(server, listeners, task_status=task_status)
+
+            await services.start(serve_tcp)
+            http_bound = None
+            if options.http_address:
+                http_bound = await services.start(
+                    partial(
+                        serve_http,
+                        server,
+                        options.http_address,
+                        shutdown_trigger=server.shutdown_requested.wait,
+                        graceful_timeout=HTTP_GRACEFUL_TIMEOUT,
+                    )
+                )
+            server.addresses = BoundAddresses(tcp=(tcp_bound[0], tcp_bound[1]), http=http_bound)
+            log.info("TCP: listening on %s:%d", *server.addresses.tcp)
+            task_status.started(server.addresses)
+            await server.shutdown_requested.wait()
+            log.info("shutting down")
+            # Stop accepting and drop every client connection, as nsqd's Exit() does; HTTP
+            # stops through its shutdown trigger, bounded by its graceful timeout.
+            server.graph.close()
+            tcp_scope.cancel()
+            services.cancel_scope.deadline = trio.current_time() + HTTP_GRACEFUL_TIMEOUT + 1
+        timers.cancel_scope.cancel()

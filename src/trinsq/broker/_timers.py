@@ -1,0 +1,48 @@
+"""One task runs every channel's timers (message timeouts, deferred delivery).
+
+nsqd scans random channels every 100 ms; here each channel asks to be called at its next due
+time and a single task sleeps until the earliest one, so precision does not degrade with the
+number of channels and an idle broker does no work.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+
+import trio
+
+from ._channel import Channel
+
+__all__ = ["DeadlineScheduler"]
+
+
+class DeadlineScheduler:
+    """Calls ``channel.on_due(due)`` once trio's clock reaches ``due``."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Channel]] = []
+        self._order = itertools.count()
+        self._changed = trio.Event()
+
+    def schedule(self, channel: Channel, due: float) -> None:
+        earliest = self._heap[0][0] if self._heap else math.inf
+        heapq.heappush(self._heap, (due, next(self._order), channel))
+        if due < earliest:
+            self._changed.set()
+
+    async def run(self) -> None:
+        """Serve timers until cancelled.
+
+        Cancellation: the only way this returns.
+        """
+        heap = self._heap
+        while True:
+            now = trio.current_time()
+            while heap and heap[0][0] <= now:
+                due, _, channel = heapq.heappop(heap)
+                channel.on_due(due)
+            self._changed = trio.Event()
+            with trio.move_on_at(heap[0][0] if heap else math.inf):
+                await self._changed.wait()

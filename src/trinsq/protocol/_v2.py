@@ -1,0 +1,458 @@
+"""Server side of NSQ TCP protocol V2, sans-IO (nsqd/protocol_v2.go).
+
+Feed bytes with :meth:`V2ServerConnection.receive_data` (``b""`` for end of stream) and pull
+validated commands with :meth:`V2ServerConnection.next_command`. Checks run in nsqd's order
+and as early as nsqd runs them: a bad size is reported as soon as the 4 size bytes arrive, not
+after the body. A fatal problem raises :class:`ProtocolError` (send its frame, then close) or
+:class:`ConnectionMustClose` (close silently).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Generator
+from typing import Final
+
+import attrs
+
+from ._commands import (
+    Auth,
+    Close,
+    Command,
+    DeferredPublish,
+    Finish,
+    Identify,
+    MultiPublish,
+    Nop,
+    Publish,
+    Ready,
+    Requeue,
+    Subscribe,
+    Touch,
+)
+from ._errors import ConnectionMustClose, ProtocolError
+from ._gofmt import go_quote, parse_base10, to_int64, wrap_duration_ms
+from ._names import is_valid_name_bytes
+
+__all__ = [
+    "CLOSED",
+    "MAGIC_V2",
+    "NEED_DATA",
+    "ClientState",
+    "Limits",
+    "NeedData",
+    "StreamClosed",
+    "V2ServerConnection",
+]
+
+MAGIC_V2: Final = b"  V2"
+MESSAGE_ID_LENGTH: Final = 16
+
+
+class ClientState(enum.IntEnum):
+    """Connection states; the numbers are what /stats shows (nsqd/client_v2.go)."""
+
+    INIT = 0
+    DISCONNECTED = 1
+    CONNECTED = 2
+    SUBSCRIBED = 3
+    CLOSING = 4
+
+
+@attrs.frozen
+class Limits:
+    """The server limits the parser enforces (nsqd option defaults)."""
+
+    max_msg_size: int = 1_048_576
+    max_body_size: int = 5_242_880
+    max_rdy_count: int = 2500
+    max_req_timeout_ms: int = 3_600_000
+    # A command line, newline included, must fit nsqd's 16 KiB bufio read buffer.
+    max_line_size: int = 16_384
+
+
+class NeedData(enum.Enum):
+    """Returned by next_command when the buffered bytes hold no complete command yet."""
+
+    NEED_DATA = enum.auto()
+
+
+class StreamClosed(enum.Enum):
+    """Returned by next_command once the peer has closed and nothing complete remains."""
+
+    CLOSED = enum.auto()
+
+
+NEED_DATA: Final = NeedData.NEED_DATA
+CLOSED: Final = StreamClosed.CLOSED
+_NOP: Final = Nop()
+_CLOSE: Final = Close()
+
+# What a body-reading step asks for: byte count, plus the error nsqd reports if the stream
+# ends (or times out) before that many bytes arrive.
+_Read = tuple[int, str, str]
+_BodyParser = Generator[_Read, bytes, Command]
+
+
+def _int32(raw: bytes) -> int:
+    return int.from_bytes(raw, "big", signed=True)
+
+
+def _text(raw: bytes) -> str:
+    """Go's %s of a byte slice: the bytes as they are (kept exact via surrogateescape)."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+class V2ServerConnection:
+    """The protocol state of one client connection, with no I/O.
+
+    Args:
+        limits: sizes and ranges to enforce.
+        expect_magic: whether the 4-byte ``"  V2"`` magic is still to come.
+
+    Attributes:
+        state: the client state machine (Init, then Subscribed, then Closing).
+        heartbeats_disabled: set by the broker when IDENTIFY turned heartbeats off (SUB is then
+            refused, as nsqd does).
+        tls_required: every command but IDENTIFY needs TLS first.
+        tls_active: set once the stream has been upgraded to TLS.
+    """
+
+    def __init__(self, limits: Limits, *, expect_magic: bool = True) -> None:
+        self.limits = limits
+        self.state = ClientState.INIT
+        self.heartbeats_disabled = False
+        self.tls_required = False
+        self.tls_active = False
+        self._buffer = bytearray()
+        self._pos = 0  # start of unconsumed bytes in _buffer
+        self._scanned = 0  # bytes after _pos already searched for a newline
+        self._eof = False
+        self._need_magic = expect_magic
+        self._body: _BodyParser | None = None
+        self._want: _Read = (0, "", "")
+        self._failed = False
+        self._handlers: dict[bytes, Callable[[list[bytes]], Command | _BodyParser]] = {
+            b"IDENTIFY": self._identify,
+            b"FIN": self._fin,
+            b"RDY": self._rdy,
+            b"REQ": self._req,
+            b"PUB": self._pub,
+            b"MPUB": self._mpub,
+            b"DPUB": self._dpub,
+            b"NOP": self._nop,
+            b"TOUCH": self._touch,
+            b"SUB": self._sub,
+            b"CLS": self._cls,
+            b"AUTH": self._auth,
+        }
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray) -> None:
+        """Add bytes from the peer; ``b""`` means the peer closed its side."""
+        if not data:
+            self._eof = True
+            return
+        if self._pos:
+            del self._buffer[: self._pos]
+            self._pos = 0
+        self._buffer += data
+
+    @property
+    def buffered(self) -> int:
+        """How many received bytes are not yet consumed by a command."""
+        return len(self._buffer) - self._pos
+
+    def take_trailing_data(self) -> bytes:
+        """Remove and return bytes received but not parsed, for a stream upgrade (TLS, snappy,
+        deflate): they belong to the upgraded layer and must be replayed into it."""
+        data = bytes(self._buffer[self._pos :])
+        self._buffer.clear()
+        self._pos = self._scanned = 0
+        return data
+
+    def subscribed(self) -> None:
+        """The broker accepted this client's SUB."""
+        self.state = ClientState.SUBSCRIBED
+
+    def read_failure(self) -> ProtocolError | None:
+        """The error nsqd would report if reading stopped now (EOF or a read deadline) in the
+        middle of a command body; None when no body is pending."""
+        if self._body is None:
+            return None
+        _, code, text = self._want
+        return ProtocolError(code, text)
+
+    # -- output --------------------------------------------------------------------------------
+
+    def next_command(self) -> Command | NeedData | StreamClosed:
+        """Return the next complete command, NEED_DATA, or CLOSED.
+
+        Raises:
+            ProtocolError: a fatal client error; send its frame and close.
+            ConnectionMustClose: close without an error frame.
+        """
+        if self._failed:
+            raise RuntimeError("the connection already failed")
+        try:
+            if self._body is not None:
+                return self._drive_body()
+            if self._need_magic:
+                return self._read_magic()
+            return self._read_line()
+        except (ProtocolError, ConnectionMustClose):
+            self._failed = True
+            self._body = None
+            raise
+
+    def _read_magic(self) -> Command | NeedData | StreamClosed:
+        if self.buffered < 4:
+            return CLOSED if self._eof else NEED_DATA
+        magic = bytes(self._buffer[self._pos : self._pos + 4])
+        if magic != MAGIC_V2:
+            raise ProtocolError("E_BAD_PROTOCOL")
+        self._pos += 4
+        self._need_magic = False
+        return self._read_line()
+
+    def _read_line(self) -> Command | NeedData | StreamClosed:
+        buffer = self._buffer
+        start = self._pos
+        newline = buffer.find(b"\n", start + self._scanned)
+        if newline < 0:
+            pending = len(buffer) - start
+            if pending >= self.limits.max_line_size:
+                raise ConnectionMustClose("command line longer than the read buffer")
+            if self._eof:
+                return CLOSED
+            self._scanned = pending
+            return NEED_DATA
+        if newline - start >= self.limits.max_line_size:
+            raise ConnectionMustClose("command line longer than the read buffer")
+        end = newline - 1 if newline > start and buffer[newline - 1] == 0x0D else newline
+        params = bytes(buffer[start:end]).split(b" ")
+        self._pos = newline + 1
+        self._scanned = 0
+        name = params[0]
+        if name != b"IDENTIFY" and self.tls_required and not self.tls_active:
+            raise ProtocolError("E_INVALID", f"cannot {_text(name)} in current state (TLS required)")
+        handler = self._handlers.get(name)
+        if handler is None:
+            raise ProtocolError("E_INVALID", f"invalid command {_text(name)}")
+        result = handler(params)
+        if isinstance(result, Generator):
+            self._body = result
+            self._want = next(result)
+            return self._drive_body()
+        return result
+
+    def _drive_body(self) -> Command | NeedData | StreamClosed:
+        body = self._body
+        assert body is not None
+        while True:
+            size = self._want[0]
+            if len(self._buffer) - self._pos < size:
+                if self._eof:
+                    _, code, text = self._want
+                    raise ProtocolError(code, text)
+                return NEED_DATA
+            chunk = bytes(self._buffer[self._pos : self._pos + size])
+            self._pos += size
+            try:
+                self._want = body.send(chunk)
+            except StopIteration as done:
+                self._body = None
+                command: Command = done.value
+                return command
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _topic(self, params: list[bytes], command: str, code_prefix: str = "") -> str:
+        raw = params[1]
+        if not is_valid_name_bytes(raw):
+            raise ProtocolError(
+                "E_BAD_TOPIC", f"{code_prefix}{command} topic name {go_quote(raw)} is not valid"
+            )
+        return raw.decode("ascii")
+
+    def _require_delivery_state(self, command: str) -> None:
+        if self.state not in (ClientState.SUBSCRIBED, ClientState.CLOSING):
+            raise ProtocolError("E_INVALID", f"cannot {command} in current state")
+
+    @staticmethod
+    def _message_id(raw: bytes) -> bytes:
+        if len(raw) != MESSAGE_ID_LENGTH:
+            raise ProtocolError("E_INVALID", "invalid message ID")
+        return raw
+
+    def _sized_body(
+        self, command: str, code: str, *, message: bool
+    ) -> Generator[_Read, bytes, bytes]:
+        """Read ``[int32 size][body]``; ``message`` picks PUB-style checks and texts over
+        IDENTIFY/AUTH-style ones (the two differ in order and wording in nsqd)."""
+        if message:
+            size = _int32((yield (4, code, f"{command} failed to read message body size")))
+            if size <= 0:
+                raise ProtocolError(code, f"{command} invalid message body size {size}")
+            if size > self.limits.max_msg_size:
+                raise ProtocolError(
+                    code, f"{command} message too big {size} > {self.limits.max_msg_size}"
+                )
+            return (yield (size, code, f"{command} failed to read message body"))
+        size = _int32((yield (4, code, f"{command} failed to read body size")))
+        if size > self.limits.max_body_size:
+            raise ProtocolError(
+                code, f"{command} body too big {size} > {self.limits.max_body_size}"
+            )
+        if size <= 0:
+            raise ProtocolError(code, f"{command} invalid body size {size}")
+        return (yield (size, code, f"{command} failed to read body"))
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def _identify(self, params: list[bytes]) -> _BodyParser:
+        if self.state != ClientState.INIT:
+            raise ProtocolError("E_INVALID", "cannot IDENTIFY in current state")
+        body = yield from self._sized_body("IDENTIFY", "E_BAD_BODY", message=False)
+        return Identify(body)
+
+    def _auth(self, params: list[bytes]) -> _BodyParser:
+        if self.state != ClientState.INIT:
+            raise ProtocolError("E_INVALID", "cannot AUTH in current state")
+        if len(params) != 1:
+            raise ProtocolError("E_INVALID", "AUTH invalid number of parameters")
+        secret = yield from self._sized_body("AUTH", "E_BAD_BODY", message=False)
+        return Auth(secret)
+
+    def _sub(self, params: list[bytes]) -> Command:
+        if self.state != ClientState.INIT:
+            raise ProtocolError("E_INVALID", "cannot SUB in current state")
+        if self.heartbeats_disabled:
+            raise ProtocolError("E_INVALID", "cannot SUB with heartbeats disabled")
+        if len(params) < 3:
+            raise ProtocolError("E_INVALID", "SUB insufficient number of parameters")
+        topic = self._topic(params, "SUB")
+        raw_channel = params[2]
+        if not is_valid_name_bytes(raw_channel):
+            raise ProtocolError(
+                "E_BAD_CHANNEL", f"SUB channel name {go_quote(raw_channel)} is not valid"
+            )
+        return Subscribe(topic, raw_channel.decode("ascii"))
+
+    def _pub(self, params: list[bytes]) -> _BodyParser:
+        if len(params) < 2:
+            raise ProtocolError("E_INVALID", "PUB insufficient number of parameters")
+        topic = self._topic(params, "PUB")
+        body = yield from self._sized_body("PUB", "E_BAD_MESSAGE", message=True)
+        return Publish(topic, body)
+
+    def _dpub(self, params: list[bytes]) -> _BodyParser:
+        if len(params) < 3:
+            raise ProtocolError("E_INVALID", "DPUB insufficient number of parameters")
+        topic = self._topic(params, "DPUB")
+        raw_timeout = params[2]
+        timeout_ms = parse_base10(raw_timeout)
+        if timeout_ms is None:
+            raise ProtocolError("E_INVALID", f"DPUB could not parse timeout {_text(raw_timeout)}")
+        max_ms = self.limits.max_req_timeout_ms
+        duration_ns = wrap_duration_ms(timeout_ms)
+        if duration_ns < 0 or duration_ns > max_ms * 1_000_000:
+            raise ProtocolError("E_INVALID", f"DPUB timeout {timeout_ms} out of range 0-{max_ms}")
+        body = yield from self._sized_body("DPUB", "E_BAD_MESSAGE", message=True)
+        return DeferredPublish(topic, body, duration_ns // 1_000_000)
+
+    def _mpub(self, params: list[bytes]) -> _BodyParser:
+        if len(params) < 2:
+            raise ProtocolError("E_INVALID", "MPUB insufficient number of parameters")
+        # nsqd repeats the code inside the description here; clients see exactly that.
+        topic = self._topic(params, "MPUB", code_prefix="E_BAD_TOPIC ")
+        limits = self.limits
+        body_size = _int32((yield (4, "E_BAD_BODY", "MPUB failed to read body size")))
+        if body_size <= 0:
+            raise ProtocolError("E_BAD_BODY", f"MPUB invalid body size {body_size}")
+        if body_size > limits.max_body_size:
+            raise ProtocolError(
+                "E_BAD_BODY", f"MPUB body too big {body_size} > {limits.max_body_size}"
+            )
+        count = _int32((yield (4, "E_BAD_BODY", "MPUB failed to read message count")))
+        if count <= 0 or count > (limits.max_body_size - 4) // 5:
+            raise ProtocolError("E_BAD_BODY", f"MPUB invalid message count {count}")
+        # nsqd never checks that the messages fill body_size; we do, so the announced size
+        # really bounds what one MPUB can make us buffer.
+        remaining = body_size - 4
+        bodies: list[bytes] = []
+        for index in range(count):
+            size = _int32(
+                (yield (4, "E_BAD_MESSAGE", f"MPUB failed to read message({index}) body size"))
+            )
+            if size <= 0:
+                raise ProtocolError(
+                    "E_BAD_MESSAGE", f"MPUB invalid message({index}) body size {size}"
+                )
+            if size > limits.max_msg_size:
+                raise ProtocolError(
+                    "E_BAD_MESSAGE", f"MPUB message too big {size} > {limits.max_msg_size}"
+                )
+            remaining -= 4 + size
+            if remaining < 0:
+                raise ProtocolError(
+                    "E_BAD_BODY", f"MPUB message({index}) overruns body size {body_size}"
+                )
+            bodies.append((yield (size, "E_BAD_MESSAGE", "MPUB failed to read message body")))
+        if remaining:
+            raise ProtocolError(
+                "E_BAD_BODY", f"MPUB body size {body_size} has {remaining} bytes after messages"
+            )
+        return MultiPublish(topic, tuple(bodies))
+
+    def _rdy(self, params: list[bytes]) -> Command:
+        if self.state == ClientState.CLOSING:
+            return _NOP  # nsqd ignores RDY after CLS
+        if self.state != ClientState.SUBSCRIBED:
+            raise ProtocolError("E_INVALID", "cannot RDY in current state")
+        count = 1
+        if len(params) > 1:
+            parsed = parse_base10(params[1])
+            if parsed is None:
+                raise ProtocolError("E_INVALID", f"RDY could not parse count {_text(params[1])}")
+            count = to_int64(parsed)
+        if count < 0 or count > self.limits.max_rdy_count:
+            # Fatal on purpose in nsqd, so client and server never disagree about RDY.
+            raise ProtocolError(
+                "E_INVALID", f"RDY count {count} out of range 0-{self.limits.max_rdy_count}"
+            )
+        return Ready(count)
+
+    def _fin(self, params: list[bytes]) -> Command:
+        self._require_delivery_state("FIN")
+        if len(params) < 2:
+            raise ProtocolError("E_INVALID", "FIN insufficient number of params")
+        return Finish(self._message_id(params[1]))
+
+    def _req(self, params: list[bytes]) -> Command:
+        self._require_delivery_state("REQ")
+        if len(params) < 3:
+            raise ProtocolError("E_INVALID", "REQ insufficient number of params")
+        message_id = self._message_id(params[1])
+        timeout_ms = parse_base10(params[2])
+        if timeout_ms is None:
+            raise ProtocolError("E_INVALID", f"REQ could not parse timeout {_text(params[2])}")
+        duration_ns = wrap_duration_ms(timeout_ms)
+        clamped = min(max(duration_ns, 0), self.limits.max_req_timeout_ms * 1_000_000)
+        return Requeue(message_id, clamped // 1_000_000, duration_ns // 1_000_000)
+
+    def _touch(self, params: list[bytes]) -> Command:
+        self._require_delivery_state("TOUCH")
+        if len(params) < 2:
+            raise ProtocolError("E_INVALID", "TOUCH insufficient number of params")
+        return Touch(self._message_id(params[1]))
+
+    def _cls(self, params: list[bytes]) -> Command:
+        if self.state != ClientState.SUBSCRIBED:
+            raise ProtocolError("E_INVALID", "cannot CLS in current state")
+        self.state = ClientState.CLOSING
+        return _CLOSE
+
+    def _nop(self, params: list[bytes]) -> Command:
+        return _NOP

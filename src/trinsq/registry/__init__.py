@@ -1,0 +1,1 @@
+"""`trinsq registry`, a drop-in nsqlookupd. Arrives with its own issue."""
