@@ -1,9 +1,14 @@
 """trinsq: NSQ's nsqd and nsqlookupd rebuilt in Python on Trio."""
 
-from ._version import NSQ_COMPAT_VERSION as NSQ_COMPAT_VERSION, __version__ as __version__
+from ._version import NSQ_COMPAT_VERSION as NSQ_COMPAT_VERSION
+from ._version import __version__ as __version__
 from .broker import (
     BrokerOptions as BrokerOptions,
+)
+from .broker import (
     RunningBroker as RunningBroker,
+)
+from .broker import (
     open_broker as open_broker,
 )
 

@@ -24,8 +24,9 @@ class _NsqFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         when = self.formatTime(record, "%Y/%m/%d %H:%M:%S")
+        micros = int(record.created * 1_000_000) % 1_000_000
         level = _NAMES.get(record.levelno, record.levelname)
-        line = f"{self._prefix}{when}.{int(record.msecs * 1000):06d} {level}: {record.getMessage()}"
+        line = f"{self._prefix}{when}.{micros:06d} {level}: {record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -39,3 +40,5 @@ def configure_logging(level: str, prefix: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS[level.lower()])
     root.propagate = False
+    # hypercorn's own info lines ("Running on ...") duplicate ours; keep its warnings.
+    logging.getLogger("trinsq.http").setLevel(max(root.level, logging.WARNING))

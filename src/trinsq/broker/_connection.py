@@ -182,7 +182,9 @@ class ClientConnection:
                     self._drained = trio.Event()
                     await self._drained.wait()
         if self._read_scope.cancelled_caught:
-            log.info("[%s] closing: no data for two heartbeat intervals", self.client.remote_address)
+            log.info(
+                "[%s] closing: no data for two heartbeat intervals", self.client.remote_address
+            )
             failure = protocol.read_failure()
             if failure is not None:
                 self._out += encode_error(failure)
@@ -299,7 +301,9 @@ class ClientConnection:
         self.protocol.subscribed()
         self._respond(OK_FRAME)
 
-    def _publish_bodies(self, name: str, topic_name: str, bodies: list[bytes], defer_ms: int) -> None:
+    def _publish_bodies(
+        self, name: str, topic_name: str, bodies: list[bytes], defer_ms: int
+    ) -> None:
         graph = self.server.graph
         topic = graph.get_topic(topic_name)
         if topic.exiting:
@@ -341,7 +345,9 @@ class ClientConnection:
         if command.timeout_ms != command.requested_ms:
             log.info(
                 "[%s] REQ timeout %dms out of range, using %dms",
-                self.client.remote_address, command.requested_ms, command.timeout_ms,
+                self.client.remote_address,
+                command.requested_ms,
+                command.timeout_ms,
             )
         client = self.client
         try:

@@ -30,12 +30,16 @@ class RunningBroker:
     @property
     def tcp_address(self) -> str:
         """``host:port`` of the TCP (protocol V2) listener."""
-        return "%s:%d" % self.addresses.tcp
+        host, port = self.addresses.tcp
+        return f"{host}:{port}"
 
     @property
     def http_address(self) -> str | None:
         """``host:port`` of the HTTP listener, or None when HTTP is disabled."""
-        return None if self.addresses.http is None else "%s:%d" % self.addresses.http
+        if self.addresses.http is None:
+            return None
+        host, port = self.addresses.http
+        return f"{host}:{port}"
 
     @property
     def topics(self) -> dict[str, Any]:

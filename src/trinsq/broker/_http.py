@@ -6,8 +6,8 @@ Only /ping so far; the full nsqd HTTP API arrives with its own issue.
 from __future__ import annotations
 
 import logging
-from functools import partial
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
@@ -62,4 +62,5 @@ async def serve_http(
         )
         # hypercorn reports e.g. "http://127.0.0.1:4151"
         host, port = split_host_port(binds[0].partition("://")[2])
+        logging.getLogger("trinsq.broker").info("HTTP: listening on %s:%d", host, port)
         task_status.started((host, port))

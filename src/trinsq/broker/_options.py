@@ -83,13 +83,26 @@ class BrokerOptions:
             raise OptionError("--max-deflate-level must be [1,9]")
         if self.log_level.lower() not in ("debug", "info", "warn", "error", "fatal"):
             raise OptionError(f"invalid log level {self.log_level!r}")
-        for name in ("mem_queue_size", "max_msg_size", "max_body_size", "max_rdy_count",
-                     "max_channel_consumers", "max_output_buffer_size"):
+        for name in (
+            "mem_queue_size",
+            "max_msg_size",
+            "max_body_size",
+            "max_rdy_count",
+            "max_channel_consumers",
+            "max_output_buffer_size",
+        ):
             if getattr(self, name) < 0:
                 raise OptionError(f"--{name.replace('_', '-')} must not be negative")
-        for name in ("msg_timeout", "max_msg_timeout", "max_req_timeout", "client_timeout",
-                     "max_heartbeat_interval", "max_output_buffer_timeout",
-                     "min_output_buffer_timeout", "output_buffer_timeout"):
+        for name in (
+            "msg_timeout",
+            "max_msg_timeout",
+            "max_req_timeout",
+            "client_timeout",
+            "max_heartbeat_interval",
+            "max_output_buffer_timeout",
+            "min_output_buffer_timeout",
+            "output_buffer_timeout",
+        ):
             if getattr(self, name) < 0:
                 raise OptionError(f"--{name.replace('_', '-')} must not be negative")
         for name in ("tcp_address", "http_address"):

@@ -94,6 +94,16 @@ class Nop:
 
 
 Command = (
-    Identify | Auth | Subscribe | Publish | MultiPublish | DeferredPublish | Ready | Finish
-    | Requeue | Touch | Close | Nop
+    Identify
+    | Auth
+    | Subscribe
+    | Publish
+    | MultiPublish
+    | DeferredPublish
+    | Ready
+    | Finish
+    | Requeue
+    | Touch
+    | Close
+    | Nop
 )

@@ -8,8 +8,15 @@ __all__ = ["go_quote", "parse_base10", "to_int64", "wrap_duration_ms"]
 
 _UINT64: Final = 1 << 64
 _SIMPLE_ESCAPES: Final = {
-    0x07: "\\a", 0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x0B: "\\v",
-    0x22: '\\"', 0x5C: "\\\\",
+    0x07: "\\a",
+    0x08: "\\b",
+    0x0C: "\\f",
+    0x0A: "\\n",
+    0x0D: "\\r",
+    0x09: "\\t",
+    0x0B: "\\v",
+    0x22: '\\"',
+    0x5C: "\\\\",
 }
 
 

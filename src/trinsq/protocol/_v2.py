@@ -92,6 +92,7 @@ _CLOSE: Final = Close()
 # ends (or times out) before that many bytes arrive.
 _Read = tuple[int, str, str]
 _BodyParser = Generator[_Read, bytes, Command]
+_BodyReader = Generator[_Read, bytes, bytes]  # a step of a _BodyParser that yields raw bytes
 
 
 def _int32(raw: bytes) -> int:
@@ -236,7 +237,9 @@ class V2ServerConnection:
         self._scanned = 0
         name = params[0]
         if name != b"IDENTIFY" and self.tls_required and not self.tls_active:
-            raise ProtocolError("E_INVALID", f"cannot {_text(name)} in current state (TLS required)")
+            raise ProtocolError(
+                "E_INVALID", f"cannot {_text(name)} in current state (TLS required)"
+            )
         handler = self._handlers.get(name)
         if handler is None:
             raise ProtocolError("E_INVALID", f"invalid command {_text(name)}")

@@ -1,0 +1,62 @@
+"""The ``trinsq`` command: ``trinsq broker`` (nsqd's flags) and ``trinsq registry``.
+
+Every failure to start is reported as one line on stderr with exit status 2, the way Go's flag
+package reports usage errors, so scripts and service managers see a short, greppable reason.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from trinsq._version import NSQ_COMPAT_VERSION, __version__
+from trinsq.broker._flags import UsageError, parse_broker_args
+from trinsq.broker._options import OptionError
+
+__all__ = ["main"]
+
+_USAGE = """\
+Usage: trinsq <command> [flags]
+
+Commands:
+  broker     run a message broker (a drop-in nsqd); see "trinsq broker --help"
+  registry   run a registry (a drop-in nsqlookupd); not implemented yet
+
+Flags:
+  --version  print version string
+  --help     show this help"""
+
+
+def _broker(argv: list[str]) -> int:
+    try:
+        options = parse_broker_args(argv)
+    except (UsageError, OptionError) as exc:
+        print(f"trinsq broker: {exc}", file=sys.stderr)
+        return 2
+    if options is None:  # --version or --help, already printed
+        return 0
+    # looked up at call time so tests can stand in for the server via trinsq.broker.run_broker
+    from trinsq.broker import run_broker
+
+    return run_broker(options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``trinsq`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print(_USAGE, file=sys.stderr)
+        return 2
+    command, rest = args[0], args[1:]
+    if command == "broker":
+        return _broker(rest)
+    if command == "registry":
+        print("trinsq registry: not implemented yet", file=sys.stderr)
+        return 2
+    if command in ("--version", "-version"):
+        print(f"trinsq v{__version__} (nsqd v{NSQ_COMPAT_VERSION} compatible)")
+        return 0
+    if command in ("--help", "-help", "-h", "help"):
+        print(_USAGE)
+        return 0
+    print(f'trinsq: unknown command "{command}" (see "trinsq --help")', file=sys.stderr)
+    return 2

@@ -1,0 +1,50 @@
+"""Shared fixtures: a real broker on port 0 in the test's own Trio run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from trinsq import RunningBroker, open_broker
+
+from .support import RawClient
+
+pytest_plugins: list[str] = []
+
+
+@pytest.fixture
+async def broker() -> AsyncIterator[RunningBroker]:
+    """A broker with default options listening on 127.0.0.1, ports chosen by the OS."""
+    async with open_broker() as running:
+        yield running
+
+
+@pytest.fixture
+async def raw(broker: RunningBroker) -> AsyncIterator[RawClient]:
+    """A raw V2 socket to ``broker`` that has sent the magic."""
+    client = await RawClient.connect(broker)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+Connect = Callable[..., Awaitable[RawClient]]
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Connect]:
+    """``await connect(broker, magic=...)`` opens a RawClient that is closed after the test."""
+    opened: list[RawClient] = []
+
+    async def open_client(broker: RunningBroker, *, magic: bytes = b"  V2") -> RawClient:
+        client = await RawClient.connect(broker, magic=magic)
+        opened.append(client)
+        return client
+
+    try:
+        yield open_client
+    finally:
+        for client in opened:
+            await client.aclose()

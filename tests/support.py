@@ -1,0 +1,112 @@
+"""Test helpers: a raw protocol-V2 client that reads and writes exact bytes."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import trio
+
+from trinsq import RunningBroker
+from trinsq.protocol import Frame, FrameDecoder, FrameType
+
+__all__ = ["RawClient", "body", "mpub_body"]
+
+
+def body(data: bytes) -> bytes:
+    """``[int32 size][data]`` as PUB, DPUB, IDENTIFY and AUTH carry it."""
+    return struct.pack(">i", len(data)) + data
+
+
+def mpub_body(messages: list[bytes]) -> bytes:
+    """The MPUB body: ``[int32 size][int32 count]([int32 size][bytes])*``."""
+    inner = struct.pack(">i", len(messages)) + b"".join(body(m) for m in messages)
+    return body(inner)
+
+
+class RawClient:
+    """A plain TCP connection speaking V2 by hand, for byte-exact tests."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.decoder = FrameDecoder()
+        self.raw_received = bytearray()
+
+    @classmethod
+    async def connect(cls, broker: RunningBroker, *, magic: bytes = b"  V2") -> RawClient:
+        host, port = broker.addresses.tcp
+        client = cls(await trio.open_tcp_stream(host, port))
+        if magic:
+            await client.send(magic)
+        return client
+
+    async def send(self, data: bytes) -> None:
+        await self.stream.send_all(data)
+
+    async def identify(self, **fields: object) -> Frame:
+        """IDENTIFY with feature negotiation and return the reply frame."""
+        fields.setdefault("feature_negotiation", True)
+        await self.send(b"IDENTIFY\n" + body(json.dumps(fields).encode()))
+        return await self.read_frame()
+
+    async def read_frame(self, timeout: float = 5.0, *, skip_heartbeats: bool = True) -> Frame:
+        """Return the next frame (by default skipping heartbeats)."""
+        with trio.fail_after(timeout):
+            while True:
+                frame = self.decoder.next_frame()
+                if frame is not None:
+                    if skip_heartbeats and frame.is_heartbeat:
+                        continue
+                    return frame
+                data = await self.stream.receive_some(65536)
+                if not data:
+                    raise EOFError("connection closed before a frame arrived")
+                self.raw_received += data
+                self.decoder.feed(data)
+
+    async def read_raw(self, count: int, timeout: float = 5.0) -> bytes:
+        """Return exactly the next ``count`` bytes off the wire, unparsed."""
+        buffered = bytearray()
+        with trio.fail_after(timeout):
+            while len(buffered) < count:
+                data = await self.stream.receive_some(count - len(buffered))
+                if not data:
+                    raise EOFError(f"closed after {len(buffered)} of {count} bytes")
+                buffered += data
+        return bytes(buffered)
+
+    async def expect_response(self, data: bytes) -> None:
+        frame = await self.read_frame()
+        assert (frame.frame_type, frame.data) == (FrameType.RESPONSE, data)
+
+    async def expect_error(self, data: bytes) -> None:
+        frame = await self.read_frame()
+        assert (frame.frame_type, frame.data) == (FrameType.ERROR, data)
+
+    async def expect_closed(self, timeout: float = 5.0) -> None:
+        """Assert the server closes the connection with nothing more sent."""
+        with trio.fail_after(timeout):
+            try:
+                data = await self.stream.receive_some(65536)
+            except trio.BrokenResourceError:
+                return
+        assert data == b"", f"expected close, got {data!r}"
+
+    async def read_message(self, timeout: float = 5.0) -> tuple[int, int, bytes, bytes]:
+        """Return the next message frame as (timestamp_ns, attempts, id, body)."""
+        frame = await self.read_frame(timeout)
+        assert frame.frame_type == FrameType.MESSAGE, frame
+        return frame.message_fields()
+
+    async def subscribe(self, topic: str, channel: str, rdy: int | None = None) -> None:
+        await self.send(f"SUB {topic} {channel}\n".encode())
+        await self.expect_response(b"OK")
+        if rdy is not None:
+            await self.send(f"RDY {rdy}\n".encode())
+
+    async def publish(self, topic: str, data: bytes) -> None:
+        await self.send(f"PUB {topic}\n".encode() + body(data))
+        await self.expect_response(b"OK")
+
+    async def aclose(self) -> None:
+        await trio.aclose_forcefully(self.stream)

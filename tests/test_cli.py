@@ -1,0 +1,106 @@
+"""The ``trinsq`` command: dispatch, exit codes, and one-line errors on stderr."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import trinsq.broker
+from trinsq._cli import main
+from trinsq.broker._options import BrokerOptions
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["broker", "--bogus"], "trinsq broker: flag provided but not defined: -bogus"),
+        (["broker", "-tls-cert=x"], "trinsq broker: flag provided but not defined: -tls-cert"),
+        (
+            ["broker", "--msg-timeout", "abc"],
+            'trinsq broker: invalid value "abc" for flag -msg-timeout: '
+            'time: invalid duration "abc"',
+        ),
+        (["broker", "--node-id=1024"], "trinsq broker: --node-id must be [0,1024), got 1024"),
+        (["broker", "--config=/nonexistent/nsqd.cfg"], "trinsq broker: failed to load config "
+         "file /nonexistent/nsqd.cfg - No such file or directory"),
+        (["registry"], "trinsq registry: not implemented yet"),
+        (["registry", "--tcp-address=:4160"], "trinsq registry: not implemented yet"),
+        (["nsqd"], 'trinsq: unknown command "nsqd" (see "trinsq --help")'),
+        (["--bogus"], 'trinsq: unknown command "--bogus" (see "trinsq --help")'),
+    ],
+)  # fmt: skip
+def test_errors_are_one_line_with_status_2(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err == error + "\n"
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "out"),
+    [
+        (["--version"], "trinsq v0.1.0 (nsqd v1.3.0 compatible)\n"),
+        (["broker", "--version"], "trinsq broker v0.1.0 (nsqd v1.3.0 compatible)\n"),
+        (["broker", "-version"], "trinsq broker v0.1.0 (nsqd v1.3.0 compatible)\n"),
+    ],
+)
+def test_version(argv: list[str], out: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 0
+    assert capsys.readouterr() == (out, "")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [(["--help"], "  broker "), (["-h"], "  registry "), (["broker", "--help"], "  -msg-timeout")],
+)
+def test_help(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert expected in captured.out
+    assert captured.err == ""
+
+
+def test_no_command_prints_usage_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("Usage: trinsq <command>")
+    assert captured.out == ""
+
+
+def test_argv_defaults_to_sys_argv(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["trinsq", "--version"])
+    assert main() == 0
+    assert capsys.readouterr().out.startswith("trinsq v")
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_broker_runs_with_parsed_options(monkeypatch: pytest.MonkeyPatch, status: int) -> None:
+    seen: list[BrokerOptions] = []
+
+    def fake_run_broker(options: BrokerOptions) -> int:
+        seen.append(options)
+        return status
+
+    # stands in for the real server, which is not started by these tests
+    monkeypatch.setattr(trinsq.broker, "run_broker", fake_run_broker, raising=False)
+    assert main(["broker", "--tcp-address=127.0.0.1:0", "-deflate=false"]) == status
+    [options] = seen
+    assert (options.tcp_address, options.deflate) == ("127.0.0.1:0", False)
+
+
+def test_python_dash_m() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "trinsq", "broker", "--bogus"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "trinsq broker: flag provided but not defined: -bogus\n"
