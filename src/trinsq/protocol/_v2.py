@@ -99,6 +99,19 @@ def _int32(raw: bytes) -> int:
     return int.from_bytes(raw, "big", signed=True)
 
 
+def _whole_ms(nanoseconds: int) -> int:
+    """Whole milliseconds, rounded away from zero.
+
+    A wrapped millisecond count can leave a sub-millisecond time.Duration. Rounding away from
+    zero keeps a non-zero delay non-zero (nsqd defers on any non-zero duration: channel.go
+    RequeueMessage, topic.go messagePump), and keeps REQ's requested value different from the
+    clamped one exactly when nsqd clamps.
+    """
+    if nanoseconds >= 0:
+        return -(-nanoseconds // 1_000_000)
+    return nanoseconds // 1_000_000
+
+
 def _text(raw: bytes) -> str:
     """Go's %s of a byte slice: the bytes as they are (kept exact via surrogateescape)."""
     return raw.decode("utf-8", "surrogateescape")
@@ -363,7 +376,7 @@ class V2ServerConnection:
         if duration_ns < 0 or duration_ns > max_ms * 1_000_000:
             raise ProtocolError("E_INVALID", f"DPUB timeout {timeout_ms} out of range 0-{max_ms}")
         body = yield from self._sized_body("DPUB", "E_BAD_MESSAGE", message=True)
-        return DeferredPublish(topic, body, duration_ns // 1_000_000)
+        return DeferredPublish(topic, body, _whole_ms(duration_ns))
 
     def _mpub(self, params: list[bytes]) -> _BodyParser:
         if len(params) < 2:
@@ -443,7 +456,7 @@ class V2ServerConnection:
             raise ProtocolError("E_INVALID", f"REQ could not parse timeout {_text(params[2])}")
         duration_ns = wrap_duration_ms(timeout_ms)
         clamped = min(max(duration_ns, 0), self.limits.max_req_timeout_ms * 1_000_000)
-        return Requeue(message_id, clamped // 1_000_000, duration_ns // 1_000_000)
+        return Requeue(message_id, _whole_ms(clamped), _whole_ms(duration_ns))
 
     def _touch(self, params: list[bytes]) -> Command:
         self._require_delivery_state("TOUCH")
