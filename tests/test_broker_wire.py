@@ -160,17 +160,20 @@ async def test_fatal_errors_send_exact_frame_then_close(
     await raw.expect_closed()
 
 
-async def test_wrong_state_after_subscribe(raw: RawClient) -> None:
+@pytest.mark.parametrize(
+    ("command", "error"),
+    [
+        (b"SUB t c\n", b"E_INVALID cannot SUB in current state"),
+        (b"IDENTIFY\n" + body(b"{}"), b"E_INVALID cannot IDENTIFY in current state"),
+        (b"AUTH\n" + body(b"s"), b"E_INVALID cannot AUTH in current state"),
+    ],
+)
+async def test_init_only_commands_after_subscribe(
+    raw: RawClient, command: bytes, error: bytes
+) -> None:
     await raw.subscribe("t", "c")
-    await raw.send(b"SUB t c\n")
-    await raw.expect_error(b"E_INVALID cannot SUB in current state")
-    await raw.expect_closed()
-
-
-async def test_identify_after_subscribe_is_refused(raw: RawClient) -> None:
-    await raw.subscribe("t", "c")
-    await raw.send(b"IDENTIFY\n" + body(b"{}"))
-    await raw.expect_error(b"E_INVALID cannot IDENTIFY in current state")
+    await raw.send(command)
+    await raw.expect_error(error)
     await raw.expect_closed()
 
 

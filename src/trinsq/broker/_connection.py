@@ -9,6 +9,11 @@ sends heartbeats. Whichever task ends the connection cancels the other.
 
 Time limits are cancel scopes: the read deadline (two heartbeat intervals) is pushed forward on
 every read, and each write must finish within one interval, as nsqd's deadlines do.
+
+Stream upgrades (TLS, snappy, deflate after IDENTIFY) fit this shape: the reader stops running
+commands after an IDENTIFY that negotiated one, waits for the pump to flush the JSON reply,
+replaces ``self.stream`` with the wrapped stream, feeds it ``protocol.take_trailing_data()``
+first, and resumes. The pump always writes to ``self.stream``, so it needs no change.
 """
 
 from __future__ import annotations
