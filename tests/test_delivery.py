@@ -181,3 +181,18 @@ async def test_max_msg_size_option_applies(connect: Connect) -> None:
         client = await connect(broker)
         await client.send(b"PUB t\n" + body(b"x" * 11))
         await client.expect_error(b"E_BAD_MESSAGE PUB message too big 11 > 10")
+
+
+async def test_sampling_consumer_gets_a_fraction(broker: RunningBroker, connect: Connect) -> None:
+    consumer = await connect(broker)
+    reply = await consumer.identify(sample_rate=20)
+    assert b'"sample_rate":20' in reply.data
+    publisher = await connect(broker)
+    await publisher.send(b"MPUB s\n" + mpub_body([b"%d" % i for i in range(1000)]))
+    await publisher.expect_response(b"OK")
+    await consumer.subscribe("s", "c", rdy=2500)
+    await settle()
+    channel = broker.topics["s"].channels["c"]
+    # About 21% are kept (draws 0..20 of 0..99); the rest leave the channel unsent.
+    assert channel.depth == 0
+    assert 100 < len(channel.in_flight) < 350

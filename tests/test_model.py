@@ -324,3 +324,18 @@ def test_in_flight_heap_is_compacted(clock: FakeClock, scheduler: FakeScheduler)
             channel.finish(1, message.id)
     assert channel.in_flight == {}
     assert len(channel._in_flight_heap) <= 2 * 1024 + 100
+
+
+def test_sampling_keeps_a_share_and_drops_the_rest(
+    clock: FakeClock, scheduler: FakeScheduler
+) -> None:
+    graph = make_graph(clock, scheduler)
+    consumer = FakeConsumer(1)
+    channel = graph.subscribe("t", "c", consumer)
+    draws = iter([10, 11, 0, 99, 10])  # nsqd keeps a message when the draw <= the rate
+    channel.random_percent = lambda: next(draws)
+    graph.publish(graph.topics["t"], [b"a", b"b", b"c", b"d", b"e"])
+    taken = channel.take(consumer, 10, 60, sample_rate=10)
+    assert [m.body for m in taken] == [b"a", b"c", b"e"]
+    assert channel.depth == 0
+    assert set(channel.in_flight) == {m.id for m in taken}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import random
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
@@ -90,6 +91,8 @@ class Channel:
     _deferred_heap: list[tuple[float, int, Message]] = attrs.field(factory=list)
     _deferred_due: dict[bytes, float] = attrs.field(factory=dict)
     _scheduled: float | None = None
+    # randrange(100) as nsqd's rand.Int31n(100), injectable so tests can fix the draws.
+    random_percent: Callable[[], int] = attrs.field(default=lambda: random.randrange(100))
 
     # -- stats -----------------------------------------------------------------------------------
 
@@ -130,8 +133,14 @@ class Channel:
 
     # -- delivery ------------------------------------------------------------------------------
 
-    def take(self, consumer: Consumer, limit: int, msg_timeout: float) -> list[Message]:
-        """Hand up to ``limit`` queued messages to ``consumer``, marking them in flight."""
+    def take(
+        self, consumer: Consumer, limit: int, msg_timeout: float, sample_rate: int = 0
+    ) -> list[Message]:
+        """Hand up to ``limit`` queued messages to ``consumer``, marking them in flight.
+
+        With a ``sample_rate`` of 1..99, each message is kept with that percent chance and
+        otherwise discarded for the whole channel, as nsqd does for sampling consumers.
+        """
         if self.paused or self.exiting:
             return []
         taken: list[Message] = []
@@ -151,6 +160,8 @@ class Channel:
                 if popped is None:
                     break
                 message = popped
+            if sample_rate and self.random_percent() > sample_rate:
+                continue
             message.attempts += 1
             message.owner = owner
             message.delivered_at = now

@@ -255,7 +255,7 @@ class ClientConnection:
         """Move up to ``window`` messages into the output buffer; return the window left."""
         client = self.client
         settings = client.settings
-        batch = channel.take(client, window, settings.msg_timeout_ms / 1000)
+        batch = channel.take(client, window, settings.msg_timeout_ms / 1000, settings.sample_rate)
         if not batch:
             return window
         client.in_flight_count += len(batch)
