@@ -225,7 +225,8 @@ class ClientConnection:
             channel = client.channel
             window = client.ready_window
             now = trio.current_time()
-            if window and channel is not None:
+            if window and channel is not None and not self._finishing:
+                # A connection on its way out takes nothing new: it would only time out.
                 window = self._take_messages(channel, window, now)
             if now >= self._heartbeat_due:
                 self._out += HEARTBEAT_FRAME
