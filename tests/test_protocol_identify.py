@@ -61,36 +61,22 @@ def test_defaults_are_go_zero_values() -> None:
 
 
 def test_every_field_decoded() -> None:
-    body = _body(
-        client_id="worker-1",
-        hostname="host.example",
-        heartbeat_interval=15000,
-        output_buffer_size=8192,
-        output_buffer_timeout=100,
-        feature_negotiation=True,
-        tls_v1=True,
-        deflate=True,
-        deflate_level=3,
-        snappy=False,
-        sample_rate=42,
-        user_agent="pynsq/0.9.1",
-        msg_timeout=30000,
-    )
-    assert parse_identify(body) == IdentifyRequest(
-        client_id="worker-1",
-        hostname="host.example",
-        heartbeat_interval=15000,
-        output_buffer_size=8192,
-        output_buffer_timeout=100,
-        feature_negotiation=True,
-        tls_v1=True,
-        deflate=True,
-        deflate_level=3,
-        snappy=False,
-        sample_rate=42,
-        user_agent="pynsq/0.9.1",
-        msg_timeout=30000,
-    )
+    fields: dict[str, Any] = {
+        "client_id": "worker-1",
+        "hostname": "host.example",
+        "heartbeat_interval": 15000,
+        "output_buffer_size": 8192,
+        "output_buffer_timeout": 100,
+        "feature_negotiation": True,
+        "tls_v1": True,
+        "deflate": True,
+        "deflate_level": 3,
+        "snappy": False,
+        "sample_rate": 42,
+        "user_agent": "pynsq/0.9.1",
+        "msg_timeout": 30000,
+    }
+    assert parse_identify(_body(**fields)) == IdentifyRequest(**fields)
 
 
 @pytest.mark.parametrize(
