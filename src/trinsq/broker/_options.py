@@ -46,8 +46,11 @@ class BrokerOptions:
     broadcast_http_port: int = 0
 
     # storage
-    data_path: str = ""
+    data_path: str = ""  # empty: the current working directory, as nsqd
     mem_queue_size: int = 10_000
+    max_bytes_per_file: int = 104_857_600
+    sync_every: int = 2500
+    sync_timeout: float = 2.0
 
     # message handling
     msg_timeout: float = 60.0

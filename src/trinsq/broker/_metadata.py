@@ -1,0 +1,183 @@
+"""``nsqd.dat`` (which topics and channels exist, and which are paused) and the data-path lock.
+
+Same file, same JSON as nsqd v1.3.0 (nsqd/nsqd.go ``Metadata``, ``PersistMetadata``), so a
+data directory moves between Go nsqd and trinsq in either direction. No trio here.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import random
+from collections.abc import Iterable
+
+import attrs
+
+from ..protocol import is_ephemeral, is_valid_channel_name, is_valid_topic_name
+
+__all__ = [
+    "ChannelMetadata",
+    "DataPathLock",
+    "MetadataError",
+    "TopicMetadata",
+    "decode_metadata",
+    "encode_metadata",
+    "metadata_path",
+    "read_metadata",
+    "write_metadata",
+]
+
+log = logging.getLogger("trinsq.broker")
+
+
+class MetadataError(Exception):
+    """nsqd.dat cannot be read or the data path cannot be locked (start-up fails)."""
+
+
+@attrs.frozen
+class ChannelMetadata:
+    name: str
+    paused: bool = False
+
+
+@attrs.frozen
+class TopicMetadata:
+    name: str
+    paused: bool = False
+    channels: tuple[ChannelMetadata, ...] = ()
+
+
+def metadata_path(data_path: str) -> str:
+    return os.path.join(data_path, "nsqd.dat")
+
+
+def encode_metadata(topics: Iterable[TopicMetadata], version: str) -> bytes:
+    """nsqd's JSON: ephemeral topics and channels left out, an empty list as ``null``."""
+    durable = [
+        {
+            "name": topic.name,
+            "paused": topic.paused,
+            "channels": [
+                {"name": channel.name, "paused": channel.paused}
+                for channel in topic.channels
+                if not is_ephemeral(channel.name)
+            ]
+            or None,
+        }
+        for topic in topics
+        if not is_ephemeral(topic.name)
+    ]
+    document = {"topics": durable or None, "version": version}
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _typed(value: object, kind: type[str] | type[bool]) -> object:
+    """A JSON value for a Go struct field: null leaves the zero value, a wrong type fails."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise TypeError(f"expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def decode_metadata(data: bytes, source: str) -> list[TopicMetadata]:
+    """Parse nsqd.dat; invalid topic or channel names are skipped with a warning, as nsqd does.
+
+    Raises:
+        MetadataError: the file is not the JSON nsqd writes.
+    """
+    try:
+        document = json.loads(data)
+        topics = document.get("topics") or []
+        result: list[TopicMetadata] = []
+        for topic in topics:
+            name = str(_typed(topic.get("name"), str))
+            if not is_valid_topic_name(name):
+                log.warning("skipping creation of invalid topic %s", name)
+                continue
+            channels: list[ChannelMetadata] = []
+            for channel in topic.get("channels") or []:
+                channel_name = str(_typed(channel.get("name"), str))
+                if not is_valid_channel_name(channel_name):
+                    log.warning("skipping creation of invalid channel %s", channel_name)
+                    continue
+                channels.append(
+                    ChannelMetadata(channel_name, bool(_typed(channel.get("paused"), bool)))
+                )
+            result.append(
+                TopicMetadata(name, bool(_typed(topic.get("paused"), bool)), tuple(channels))
+            )
+    except (ValueError, TypeError, AttributeError) as error:
+        raise MetadataError(f"failed to parse metadata in {source} - {error}") from None
+    return result
+
+
+def read_metadata(data_path: str) -> list[TopicMetadata] | None:
+    """Return the topics recorded in ``data_path``, or None on a fresh start (no nsqd.dat)."""
+    path = metadata_path(data_path)
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise MetadataError(f"failed to read metadata {path} - {error.strerror}") from None
+    return decode_metadata(data, path)
+
+
+def write_metadata(data_path: str, data: bytes) -> None:
+    """Replace nsqd.dat atomically: write a temporary file, fsync it, rename it into place.
+
+    Blocking (it fsyncs): run it off the event loop except at shutdown.
+    """
+    path = metadata_path(data_path)
+    temporary = f"{path}.{random.getrandbits(63)}.tmp"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(descriptor, data)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    os.replace(temporary, path)
+
+
+class DataPathLock:
+    """An exclusive flock on the data directory itself, as nsqd's dirlock takes it, so Go nsqd
+    and trinsq also keep each other off the same directory."""
+
+    def __init__(self, data_path: str) -> None:
+        self.data_path = data_path
+        self._descriptor: int | None = None
+
+    def acquire(self) -> None:
+        """Raises:
+        MetadataError: with nsqd's message when another process holds the directory."""
+        try:
+            descriptor = os.open(self.data_path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as error:
+            raise MetadataError(
+                f"failed to lock data-path: {self.data_path} - {error.strerror}"
+            ) from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            os.close(descriptor)
+            reason = (
+                "resource temporarily unavailable"  # Go's wording for EWOULDBLOCK
+                if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+                else (error.strerror or str(error)).lower()
+            )
+            raise MetadataError(
+                f"failed to lock data-path: cannot flock directory {self.data_path} - {reason}"
+                " (possibly in use by another instance of nsqd)"
+            ) from None
+        self._descriptor = descriptor
+
+    def release(self) -> None:
+        if self._descriptor is not None:
+            fcntl.flock(self._descriptor, fcntl.LOCK_UN)
+            os.close(self._descriptor)
+            self._descriptor = None
