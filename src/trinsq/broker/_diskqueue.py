@@ -1,0 +1,521 @@
+"""A FIFO of byte records in files, compatible on disk with nsqio/go-diskqueue v1.1.0.
+
+The layout is go-diskqueue's, so a data directory moves between Go nsqd and trinsq:
+``<name>.diskqueue.%06d.dat`` files hold records ``[int32 BE length][payload]`` back to back,
+and ``<name>.diskqueue.meta.dat`` holds the text
+``"<depth>\\n<readFileNum>,<readPos>\\n<writeFileNum>,<writePos>\\n"``.
+
+go-diskqueue runs an I/O goroutine; here the owner drives the queue from its event loop, so
+every method costs at most a few syscalls: :meth:`DiskQueue.put` none, :meth:`DiskQueue.flush`
+one write per file, :meth:`DiskQueue.pop` one large pread per many records. The slow part,
+fsync, is packaged by :meth:`DiskQueue.prepare_sync` as a :class:`SyncJob` for a worker thread.
+No trio here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import re
+import struct
+import threading
+from typing import Final
+
+__all__ = ["DiskQueue", "DiskQueueError", "SyncJob", "disk_queue_file_name"]
+
+log = logging.getLogger("trinsq.broker")
+
+# go-diskqueue reads the length as int32, so a length with the top bit set is negative.
+_LENGTH: Final = struct.Struct(">i")
+_READ_CHUNK: Final = 1 << 20
+_META: Final = re.compile(r"(-?\d+)\n(-?\d+),(-?\d+)\n(-?\d+),(-?\d+)\n?")
+
+
+class DiskQueueError(Exception):
+    """A record of invalid size, or an operation on a closed queue."""
+
+
+class _Corrupt(Exception):
+    """The current read file cannot be read any further; it is set aside."""
+
+
+def disk_queue_file_name(data_path: str, name: str, number: int) -> str:
+    return os.path.join(data_path, f"{name}.diskqueue.{number:06d}.dat")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class _MetaGuard:
+    """Orders metadata renames done by sync threads.
+
+    A snapshot older than the one already renamed into place, or taken before an
+    :meth:`DiskQueue.empty` (which deletes the metadata), must not land on disk.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.written = 0
+        self.floor = 0
+
+
+class SyncJob:
+    """fsync the queue's files, then persist a metadata snapshot; safe to run in a thread.
+
+    It owns duplicated file descriptors and a text snapshot, and touches no queue state.
+    """
+
+    def __init__(
+        self, fds: list[int], meta_path: str, text: str, guard: _MetaGuard, seq: int
+    ) -> None:
+        self._fds = fds
+        self._meta_path = meta_path
+        self._text = text
+        self._guard = guard
+        self._seq = seq
+
+    def run(self) -> None:
+        try:
+            for fd in self._fds:
+                os.fsync(fd)
+        finally:
+            for fd in self._fds:
+                os.close(fd)
+        # As go-diskqueue's persistMetaData: temporary file, fsync, rename.
+        tmp = f"{self._meta_path}.{random.getrandbits(63)}.tmp"
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        renamed = False
+        try:
+            try:
+                _write_all(fd, self._text.encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            with self._guard.lock:
+                if self._seq >= self._guard.floor and self._seq > self._guard.written:
+                    os.replace(tmp, self._meta_path)
+                    self._guard.written = self._seq
+                    renamed = True
+        finally:
+            if not renamed:
+                os.unlink(tmp)
+
+
+class DiskQueue:
+    """One topic's or channel's disk queue (``name`` is ``topic`` or ``topic:channel``).
+
+    Positions follow go-diskqueue: the read position is just past the last popped record, the
+    write position is the end of the data written. Depth is go-diskqueue's counter, which can
+    be stale after an unclean shutdown; it is reset to 0 whenever the reader catches up with
+    the writer. Pending puts are never served before they are flushed, so a flush error only
+    ever takes back records nobody has seen.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        data_path: str,
+        *,
+        max_bytes_per_file: int = 100 * 1024 * 1024,
+        min_msg_size: int = 26,
+        max_msg_size: int = 1048576 + 26,
+        sync_every: int = 2500,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.name = name
+        self._data_path = data_path
+        self._max_bytes_per_file = max_bytes_per_file
+        self._min_msg_size = min_msg_size
+        self._max_msg_size = max_msg_size
+        self._sync_every = sync_every
+        self._log = logger or log
+        self._meta_path = os.path.join(data_path, f"{name}.diskqueue.meta.dat")
+        self._guard = _MetaGuard()
+        self._seq = 0
+        self._depth = 0
+        self._bad_files = 0
+        self._rnum = self._rpos = 0
+        # End of what is in the write file (fnum, fpos) and of what will be once pending
+        # puts are flushed (wnum, wpos).
+        self._fnum = self._fpos = 0
+        self._wnum = self._wpos = 0
+        self._pending: list[tuple[int, list[bytes]]] = []
+        self._npending = 0
+        self._wfd: int | None = None
+        # Earlier write files still open so that the next sync job can fsync them.
+        self._retired: list[int] = []
+        self._rfd: int | None = None
+        self._rsize: int | None = None  # size of the read file once it is finished
+        self._rbuf = b""  # bytes of the read file from _rpos on, starting at _roff
+        self._roff = 0
+        self._ops = 0
+        self._need_sync = False
+        self._closed = False
+        self._load()
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    @property
+    def bad_files(self) -> int:
+        return self._bad_files
+
+    def put(self, record: bytes) -> None:
+        self._check_open()
+        size = len(record)
+        if size < self._min_msg_size or size > self._max_msg_size:
+            raise DiskQueueError(
+                f"invalid message write size ({size}) "
+                f"minMsgSize={self._min_msg_size} maxMsgSize={self._max_msg_size}"
+            )
+        # A record never spans files; one larger than the limit gets a file of its own.
+        if self._wpos > 0 and self._wpos + 4 + size > self._max_bytes_per_file:
+            self._wnum += 1
+            self._wpos = 0
+        if not self._pending or self._pending[-1][0] != self._wnum:
+            self._pending.append((self._wnum, []))
+        self._pending[-1][1].extend((_LENGTH.pack(size), record))
+        self._wpos += 4 + size
+        self._npending += 1
+        self._depth += 1
+        self._ops += 1
+
+    def flush(self) -> None:
+        """Write pending puts; on OSError take them all back and re-raise."""
+        self._check_open()
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        start = self._fpos
+        old_end = start
+        opened: list[tuple[int, int]] = []
+        try:
+            for num, parts in pending:
+                data = b"".join(parts)
+                if num == self._fnum:
+                    _write_all(self._write_fd(), data)
+                    old_end += len(data)
+                    continue
+                path = disk_queue_file_name(self._data_path, self.name, num)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                opened.append((num, fd))
+                self._log.info("DISKQUEUE(%s): opened %s for writing", self.name, path)
+                _write_all(fd, data)
+        except OSError:
+            self._undo_flush(start, opened)
+            raise
+        old_num = self._fnum
+        self._fnum, self._fpos = self._wnum, self._wpos
+        self._npending = 0
+        if opened:
+            if self._wfd is not None:
+                self._retired.append(self._wfd)
+            self._retired.extend(fd for _, fd in opened[:-1])
+            self._wfd = opened[-1][1]
+            self._need_sync = True
+            # The old write file is finished now: its size is where writing stopped.
+            if self._rnum == old_num:
+                self._rsize = old_end
+                if self._rpos == old_end:
+                    self._leave_read_file()
+
+    def pop(self) -> bytes | None:
+        """The next record, or None when the queue is empty.
+
+        Flushes pending puts first, so a flush OSError can surface here. Other OSErrors
+        (EMFILE, EACCES, EIO...) are re-raised with nothing changed; only a missing file or
+        bad data sets a file aside as ``.bad``.
+        """
+        self.flush()
+        while (self._rnum, self._rpos) < (self._fnum, self._fpos):
+            try:
+                record = self._read_one()
+            except _Corrupt as error:
+                self._set_aside(str(error))
+                continue
+            if record is None:
+                self._leave_read_file()
+                continue
+            self._depth -= 1
+            self._ops += 1
+            # Leave a consumed file at once so the metadata never points at its end: Go
+            # nsqd would take that for corruption (go-diskqueue #42).
+            if self._rnum < self._fnum and self._rpos == self._rsize:
+                self._leave_read_file()
+            else:
+                self._check_tail()
+            return record
+        return None
+
+    def needs_sync(self) -> bool:
+        return self._need_sync or self._ops >= self._sync_every
+
+    def dirty(self) -> bool:
+        return self._need_sync or self._ops > 0
+
+    def prepare_sync(self) -> SyncJob:
+        """Flush and snapshot; the returned job does the fsyncs and the metadata write.
+
+        Await each job before calling :meth:`close`; :meth:`empty` and :meth:`delete` make
+        jobs still running skip their metadata write.
+        """
+        self.flush()
+        current = [os.dup(self._wfd)] if self._wfd is not None else []
+        fds, self._retired = self._retired + current, []
+        self._seq += 1
+        self._ops = 0
+        self._need_sync = False
+        text = f"{self._depth}\n{self._rnum},{self._rpos}\n{self._fnum},{self._fpos}\n"
+        return SyncJob(fds, self._meta_path, text, self._guard, self._seq)
+
+    def empty(self) -> None:
+        """Drop everything, pending puts included, as go-diskqueue's Empty."""
+        self._check_open()
+        self._log.info("DISKQUEUE(%s): emptying", self.name)
+        self._skip_to_next_file()
+        with self._guard.lock:
+            self._guard.floor = self._seq + 1
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._meta_path)
+        self._ops = 0
+        self._need_sync = False
+
+    def delete(self) -> None:
+        """Empty and close without persisting metadata (a deleted topic or channel)."""
+        self.empty()
+        self._log.info("DISKQUEUE(%s): deleting", self.name)
+        self._closed = True
+        self._close_files()
+
+    def close(self) -> None:
+        """Flush, fsync, persist metadata and close; a second call does nothing."""
+        if self._closed:
+            return
+        self._log.info("DISKQUEUE(%s): closing", self.name)
+        try:
+            self.flush()
+        finally:
+            try:
+                self.prepare_sync().run()
+            finally:
+                self._closed = True
+                self._close_files()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DiskQueueError("exiting")
+
+    def _file(self, number: int) -> str:
+        return disk_queue_file_name(self._data_path, self.name, number)
+
+    def _load(self) -> None:
+        try:
+            with open(self._meta_path, "rb") as f:
+                text = f.read().decode("ascii", "replace")
+        except FileNotFoundError:
+            text = None
+        if text is not None:
+            match = _META.match(text)
+            if match is None:
+                self._log.error(
+                    "DISKQUEUE(%s) failed to retrieveMetaData - unparsable %r", self.name, text
+                )
+            else:
+                self._depth, self._rnum, self._rpos, self._fnum, self._fpos = map(
+                    int, match.groups()
+                )
+        # A write file that does not end at the recorded position (metadata not synced
+        # before a crash, or data files without metadata) is left for the reader to salvage.
+        path = self._file(self._fnum)
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            size = 0
+        if size != self._fpos:
+            what = (path, self._fpos, size)
+            self._log.warning("DISKQUEUE(%s) %s writePos %d != size %d, new file", self.name, *what)
+            self._fnum += 1
+            self._fpos = 0
+        self._wnum, self._wpos = self._fnum, self._fpos
+        self._check_tail()
+
+    def _write_fd(self) -> int:
+        if self._wfd is None:
+            path = self._file(self._fnum)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                os.lseek(fd, self._fpos, os.SEEK_SET)
+            except OSError:
+                os.close(fd)
+                raise
+            self._wfd = fd
+            self._log.info("DISKQUEUE(%s): opened %s for writing", self.name, path)
+        return self._wfd
+
+    def _undo_flush(self, start: int, opened: list[tuple[int, int]]) -> None:
+        for num, fd in opened:
+            os.close(fd)
+            try:
+                os.unlink(self._file(num))
+            except OSError as error:
+                self._log.error("DISKQUEUE(%s) failed to remove data file - %s", self.name, error)
+        if self._wfd is not None:
+            try:
+                os.ftruncate(self._wfd, start)
+                os.lseek(self._wfd, start, os.SEEK_SET)
+            except OSError as error:
+                # Reopening seeks to the recorded position, so the next flush overwrites.
+                self._log.error("DISKQUEUE(%s) failed to truncate - %s", self.name, error)
+                os.close(self._wfd)
+                self._wfd = None
+        self._wnum, self._wpos = self._fnum, self._fpos
+        self._depth -= self._npending
+        self._ops -= self._npending
+        self._npending = 0
+
+    def _read_one(self) -> bytes | None:
+        """The record at the read position; None at the clean end of a finished file."""
+        fd = self._rfd
+        if fd is None:
+            path = self._file(self._rnum)
+            try:
+                fd = self._rfd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                raise _Corrupt("file is missing") from None
+            self._log.info("DISKQUEUE(%s): opened %s for reading", self.name, path)
+        # Whether the file is finished is decided before reading a length, so the end of a
+        # good file is never taken for corruption (go-diskqueue #42).
+        if self._rnum < self._fnum:
+            if self._rsize is None:
+                self._rsize = os.fstat(fd).st_size
+            end = self._rsize
+            if self._rpos >= end:
+                if self._rpos == end:
+                    return None
+                raise _Corrupt(f"read position is past the file size ({end})")
+        else:
+            end = self._fpos
+        if not self._fill(fd, 4, end):
+            raise _Corrupt("short read of a length")
+        (size,) = _LENGTH.unpack_from(self._rbuf, self._roff)
+        if size < self._min_msg_size or size > self._max_msg_size:
+            raise _Corrupt(f"invalid message read size ({size})")
+        if not self._fill(fd, 4 + size, end):
+            raise _Corrupt(f"short read of a {size}-byte record")
+        start = self._roff + 4
+        record = self._rbuf[start : start + size]
+        self._roff = start + size
+        self._rpos += 4 + size
+        if self._roff == len(self._rbuf):
+            self._rbuf, self._roff = b"", 0
+        return record
+
+    def _fill(self, fd: int, need: int, end: int) -> bool:
+        """Buffer at least ``need`` bytes from the read position, reading no further than
+        ``end``; False if the file does not hold them."""
+        have = len(self._rbuf) - self._roff
+        if have >= need:
+            return True
+        at = self._rpos + have
+        want = min(max(_READ_CHUNK, need - have), end - at)
+        if want < need - have:
+            return False
+        data = os.pread(fd, want, at)
+        self._rbuf = self._rbuf[self._roff :] + data
+        self._roff = 0
+        return len(self._rbuf) >= need
+
+    def _set_aside(self, reason: str) -> None:
+        bad = self._file(self._rnum)
+        self._log.error(
+            "DISKQUEUE(%s) reading at %d of %s - %s", self.name, self._rpos, bad, reason
+        )
+        self._close_reader()
+        if self._rnum == self._fnum:
+            # Nothing more goes into a file that cannot be read.
+            if self._wfd is not None:
+                os.close(self._wfd)
+                self._wfd = None
+            self._fnum += 1
+            self._fpos = 0
+            self._wnum, self._wpos = self._fnum, self._fpos
+        try:
+            os.rename(bad, bad + ".bad")
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            self._log.error("DISKQUEUE(%s) failed to rename bad file - %s", self.name, error)
+        else:
+            self._log.error("DISKQUEUE(%s) saved bad file as %s.bad", self.name, bad)
+        self._bad_files += 1
+        self._rnum += 1
+        self._rpos = 0
+        self._need_sync = True
+        self._check_tail()
+
+    def _leave_read_file(self) -> None:
+        self._close_reader()
+        try:
+            os.unlink(self._file(self._rnum))
+        except OSError as error:
+            self._log.error("DISKQUEUE(%s) failed to remove data file - %s", self.name, error)
+        self._rnum += 1
+        self._rpos = 0
+        self._need_sync = True
+        self._check_tail()
+
+    def _check_tail(self) -> None:
+        """go-diskqueue's checkTailCorruption: once the reader has caught up, depth is 0."""
+        if (self._rnum, self._rpos) < (self._fnum, self._fpos):
+            return
+        if self._depth != 0:
+            self._log.error("DISKQUEUE(%s) depth at tail (%d), resetting 0", self.name, self._depth)
+            self._depth = 0
+            self._need_sync = True
+        if (self._rnum, self._rpos) != (self._fnum, self._fpos):
+            where = (self._rnum, self._rpos, self._fnum, self._fpos)
+            self._log.error(
+                "DISKQUEUE(%s) read %d,%d past write %d,%d, skipping", self.name, *where
+            )
+            self._skip_to_next_file()
+            self._need_sync = True
+
+    def _skip_to_next_file(self) -> None:
+        """go-diskqueue's skipToNextRWFile: delete the data files, start a new file number."""
+        self._close_files()
+        for num in range(self._rnum, self._fnum + 1):
+            try:
+                os.unlink(self._file(num))
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                self._log.error("DISKQUEUE(%s) failed to remove data file - %s", self.name, error)
+        self._fnum += 1
+        self._fpos = 0
+        self._wnum, self._wpos = self._fnum, self._fpos
+        self._rnum, self._rpos = self._fnum, 0
+        self._pending = []
+        self._npending = 0
+        self._depth = 0
+
+    def _close_reader(self) -> None:
+        if self._rfd is not None:
+            os.close(self._rfd)
+            self._rfd = None
+        self._rsize = None
+        self._rbuf, self._roff = b"", 0
+
+    def _close_files(self) -> None:
+        self._close_reader()
+        for fd in self._retired:
+            os.close(fd)
+        self._retired = []
+        if self._wfd is not None:
+            os.close(self._wfd)
+            self._wfd = None
