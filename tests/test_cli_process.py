@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import trio
@@ -16,12 +17,15 @@ LISTENING = re.compile(rb"TCP: listening on 127\.0\.0\.1:(\d+)")
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-async def test_broker_process_serves_and_stops_gracefully(stop_signal: signal.Signals) -> None:
+async def test_broker_process_serves_and_stops_gracefully(
+    stop_signal: signal.Signals, tmp_path: Path
+) -> None:
     command = [
         sys.executable,
         "-m",
         "trinsq",
         "broker",
+        f"--data-path={tmp_path}",
         "--tcp-address=127.0.0.1:0",
         "--http-address=127.0.0.1:0",
         "--log-level=info",
@@ -45,6 +49,9 @@ async def test_broker_process_serves_and_stops_gracefully(stop_signal: signal.Si
             async for chunk in process.stderr:
                 log += chunk
             assert b"shutting down" in log
+            # The published message was saved at exit, in nsqd's layout.
+            assert (tmp_path / "nsqd.dat").exists()
+            assert (tmp_path / "cli.diskqueue.meta.dat").read_bytes().startswith(b"1\n")
         finally:
             if process.returncode is None:
                 process.kill()

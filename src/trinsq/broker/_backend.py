@@ -1,8 +1,7 @@
 """Where a topic or channel puts messages its memory queue has no room for.
 
-nsqd spills to a disk queue (non-ephemeral) or drops (ephemeral, its "dummy" backend). The
-disk queue arrives with the durability issue; until then a non-ephemeral topic or channel
-keeps its overflow in an in-memory queue so nothing accepted is lost, at the cost of memory.
+nsqd spills to a disk queue (non-ephemeral; see _diskbackend.py) or drops (ephemeral, its
+"dummy" backend). A graph built without a data path keeps overflow in memory instead.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from typing import Protocol
 
 from ._message import Message
 
-__all__ = ["Backend", "DiscardBackend", "OverflowBackend"]
+__all__ = ["Backend", "DiscardBackend", "MemoryPersistence", "OverflowBackend", "Persistence"]
 
 
 class Backend(Protocol):
@@ -27,9 +26,28 @@ class Backend(Protocol):
 
     def empty(self) -> None: ...
 
+    def defer_until(self, message_id: bytes, due_ns: int) -> None:
+        """Remember that the message with this id is not due before Unix time ``due_ns``."""
+
+
+class Persistence(Protocol):
+    """Where the graph gets backends from and reports changes to (the broker's Storage)."""
+
+    def backend(self, queue_name: str) -> Backend:
+        """The backend of a topic (``name``) or channel (``topic:channel``)."""
+
+    def delete(self, queue_name: str) -> None:
+        """The topic or channel was deleted: remove what is kept for it."""
+
+    def metadata_changed(self) -> None:
+        """Topics, channels or paused flags changed."""
+
+    def commit(self, *, keep_failed: bool) -> bool:
+        """Write what the current operation put into backends (see Storage.commit)."""
+
 
 class OverflowBackend:
-    """Keeps overflow in memory, in order. Interim stand-in for the disk queue."""
+    """Keeps overflow in memory, in order (for a graph without a data path, e.g. in tests)."""
 
     def __init__(self) -> None:
         self._messages: deque[Message] = deque()
@@ -47,6 +65,9 @@ class OverflowBackend:
     def empty(self) -> None:
         self._messages.clear()
 
+    def defer_until(self, message_id: bytes, due_ns: int) -> None:
+        pass  # nothing outlives this process here
+
 
 class DiscardBackend:
     """nsqd's backend for ephemeral topics and channels: overflow is dropped."""
@@ -61,3 +82,22 @@ class DiscardBackend:
 
     def empty(self) -> None:
         pass
+
+    def defer_until(self, message_id: bytes, due_ns: int) -> None:
+        pass
+
+
+class MemoryPersistence:
+    """Persistence for a graph with no data path: overflow stays in memory."""
+
+    def backend(self, queue_name: str) -> Backend:
+        return OverflowBackend()
+
+    def delete(self, queue_name: str) -> None:
+        pass
+
+    def metadata_changed(self) -> None:
+        pass
+
+    def commit(self, *, keep_failed: bool) -> bool:
+        return True

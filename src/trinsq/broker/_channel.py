@@ -160,6 +160,9 @@ class Channel:
                 if popped is None:
                     break
                 message = popped
+                if message.defer_ms > 0:  # saved at shutdown while deferred, not yet due
+                    self._defer(message, message.defer_ms / 1000)
+                    continue
             if sample_rate and self.random_percent() > sample_rate:
                 continue
             message.attempts += 1
@@ -340,6 +343,26 @@ class Channel:
         self._deferred_heap.clear()
         for consumer in self.clients.values():
             consumer.in_flight_dropped()
+
+    def persist(self, now_ns: int) -> None:
+        """At shutdown, as nsqd does: queued, in-flight and deferred messages all go to the
+        backend (in-flight ones keep their attempts); deferred ones also keep their due time."""
+        backend = self.backend
+        now = self.clock()
+        for message in self.queue:
+            backend.put(message)
+        for message in self.in_flight.values():
+            backend.put(message)
+        for message_id, message in self.deferred.items():
+            due = self._deferred_due[message_id]
+            backend.defer_until(message_id, now_ns + max(round((due - now) * 1e9), 0))
+            backend.put(message)
+        self.queue.clear()
+        self.in_flight.clear()
+        self._in_flight_heap.clear()
+        self.deferred.clear()
+        self._deferred_due.clear()
+        self._deferred_heap.clear()
 
     def close_clients(self) -> None:
         """Mark the channel exiting and end every subscriber's connection."""

@@ -94,6 +94,8 @@ class ClientConnection:
         self.client = client
         self.protocol = protocol
         self._out = bytearray()
+        # Crash-safe mode: responses wait here until the publishes before them are fsynced.
+        self._held: bytearray | None = None
         self._urgent = False  # a response waits: flush without delay
         self._finishing = False  # flush what is left, then end
         self._woken = False
@@ -156,6 +158,9 @@ class ClientConnection:
         self._wake()
 
     def _respond(self, frame: bytes) -> None:
+        if self._held is not None:
+            self._held += frame
+            return
         self._out += frame
         self._urgent = True
         self._wake()
@@ -181,7 +186,10 @@ class ClientConnection:
                 data = await self.stream.receive_some(RECEIVE_SIZE)
                 self._extend_read_deadline(trio.current_time())
                 protocol.receive_data(data)
-                if self._execute_commands():
+                stop = self._execute_commands()
+                if self._held is not None:
+                    await self._release_when_durable()
+                if stop:
                     break
                 while len(self._out) > MAX_PENDING_OUTPUT:
                     self._drained = trio.Event()
@@ -194,6 +202,14 @@ class ClientConnection:
             if failure is not None:
                 self._out += encode_error(failure)
         self._finish_up()
+
+    async def _release_when_durable(self) -> None:
+        """Crash-safe mode: one fsync covers every publish of this batch (and any other
+        connection's that is due), then their responses go out in order."""
+        await self.server.storage.sync()
+        held, self._held = self._held, None
+        if held:
+            self._respond(bytes(held))
 
     def _execute_commands(self) -> bool:
         """Run every complete command buffered; return whether to stop reading."""
@@ -310,11 +326,14 @@ class ClientConnection:
     def _publish_bodies(
         self, name: str, topic_name: str, bodies: list[bytes], defer_ms: int
     ) -> None:
-        graph = self.server.graph
-        topic = graph.get_topic(topic_name)
+        server = self.server
+        topic = server.graph.get_topic(topic_name)
         if topic.exiting:
             raise ProtocolError(f"E_{name}_FAILED", f"{name} failed exiting")
-        graph.publish(topic, bodies, defer_ms)
+        if not server.graph.publish(topic, bodies, defer_ms):
+            raise ProtocolError(f"E_{name}_FAILED", f"{name} failed {server.storage.write_error}")
+        if server.storage.crash_safe and self._held is None:
+            self._held = bytearray()
         self.client.published(topic_name, len(bodies))
         self._respond(OK_FRAME)
 
@@ -364,6 +383,7 @@ class ClientConnection:
             raise ProtocolError(
                 "E_REQ_FAILED", f"REQ {_text(command.message_id)} failed {error}"
             ) from None
+        self.server.storage.commit(keep_failed=True)
         client.requeue_count += 1
         client.in_flight_count -= 1
         self._wake()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 import attrs
@@ -56,7 +57,9 @@ async def open_broker(
     """Start a broker in the calling Trio program; shut it down gracefully on exit.
 
     Without ``options`` the broker listens on 127.0.0.1 with OS-chosen ports. Keyword
-    arguments override single options, e.g. ``open_broker(msg_timeout=5)``.
+    arguments override single options, e.g. ``open_broker(msg_timeout=5)``. Unless a
+    ``data_path`` is given, the broker keeps its data in a temporary directory that is removed
+    afterwards.
 
     Cancellation: leaving the block (normally, by an exception or by cancellation) stops the
     broker; shutdown is bounded.
@@ -68,14 +71,20 @@ async def open_broker(
     if overrides:
         options = attrs.evolve(options, **overrides)
     options.validate()
-    server = BrokerServer(options)
+    scratch = (
+        tempfile.TemporaryDirectory(prefix="trinsq-") if not options.data_path else nullcontext()
+    )
     try:
-        async with trio.open_nursery() as nursery:
-            addresses = await nursery.start(serve_broker, server)
-            try:
-                yield RunningBroker(server, addresses)
-            finally:
-                server.request_shutdown()
+        with scratch as temporary:
+            if temporary is not None:
+                options = attrs.evolve(options, data_path=temporary)
+            server = BrokerServer(options)
+            async with trio.open_nursery() as nursery:
+                addresses = await nursery.start(serve_broker, server)
+                try:
+                    yield RunningBroker(server, addresses)
+                finally:
+                    server.request_shutdown()
     except BaseExceptionGroup as group:
         # Hand a single error to the caller as itself (trio-websocket does the same).
         if len(group.exceptions) == 1:

@@ -30,7 +30,11 @@ def create_app(server: BrokerServer) -> QuartTrio:
 
     @app.get("/ping")
     async def ping() -> Response:
-        # nsqd answers in plain text, without the X-NSQ-Content-Type header.
+        # nsqd answers in plain text, without the X-NSQ-Content-Type header; "NOK - <error>"
+        # with 500 while the last disk write failed (nsqd's only unhealthy state).
+        error = server.storage.health_error
+        if error is not None:
+            return Response(f"NOK - {error}", status=500, content_type="text/plain; charset=utf-8")
         return Response("OK", status=200, content_type="text/plain; charset=utf-8")
 
     return app

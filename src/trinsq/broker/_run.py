@@ -9,6 +9,7 @@ import sys
 import trio
 
 from .._logging import configure_logging
+from ._metadata import MetadataError
 from ._options import BrokerOptions
 from ._server import BrokerServer, serve_broker
 
@@ -39,7 +40,7 @@ def run_broker(options: BrokerOptions) -> int:
     status = 0
     try:
         trio.run(_main, options)
-    except* OSError as group:
+    except* (OSError, MetadataError) as group:
         print(f"trinsq broker: {group.exceptions[0]}", file=sys.stderr)
         status = 1
     return status

@@ -15,6 +15,7 @@ from typing import Final
 
 import attrs
 import trio
+import trio.lowlevel
 
 from .._version import NSQ_COMPAT_VERSION
 from ..protocol import ClientSettings, Limits, ServerFeatures, V2ServerConnection
@@ -22,8 +23,11 @@ from ._client import Client
 from ._connection import ClientConnection
 from ._graph import TopicGraph
 from ._http import serve_http
+from ._metadata import encode_metadata, write_metadata
 from ._options import BrokerOptions, split_host_port
+from ._storage import Storage
 from ._timers import DeadlineScheduler
+from ._topic import Topic
 
 __all__ = ["BoundAddresses", "BrokerServer", "serve_broker"]
 
@@ -57,8 +61,17 @@ class BrokerServer:
     def __init__(self, options: BrokerOptions) -> None:
         self.options = options
         self.start_time = time.time()
-        self.scheduler = DeadlineScheduler()
-        self.graph = TopicGraph(options, trio.current_time, self.scheduler)
+        self.storage = Storage(options)
+        self.scheduler = DeadlineScheduler(lambda: self.storage.commit(keep_failed=True))
+        self.graph = TopicGraph(
+            options,
+            trio.current_time,
+            self.scheduler,
+            persistence=self.storage,
+            on_backlog=self._topic_backlogged,
+        )
+        self._backlogged: dict[Topic, None] = {}
+        self._backlog_event = trio.Event()
         self.clients: dict[int, Client] = {}
         self.addresses: BoundAddresses | None = None
         self.shutdown_requested = trio.Event()
@@ -90,6 +103,31 @@ class BrokerServer:
             output_buffer_timeout_ms=_ms(options.output_buffer_timeout),
             msg_timeout_ms=_ms(options.msg_timeout),
         )
+
+    def metadata_bytes(self) -> bytes:
+        """nsqd.dat as it should read now."""
+        return encode_metadata(self.graph.metadata(), NSQ_COMPAT_VERSION)
+
+    def _topic_backlogged(self, topic: Topic) -> None:
+        self._backlogged[topic] = None
+        self._backlog_event.set()
+
+    async def drain_backlogs(self) -> None:
+        """Move topics' held messages (their disk backlog) to their channels step by step,
+        leaving the event loop free between steps.
+
+        Cancellation: the only way this returns.
+        """
+        while True:
+            await self._backlog_event.wait()
+            self._backlog_event = trio.Event()
+            while self._backlogged:
+                topic = next(iter(self._backlogged))
+                more = topic.deliver_backlog() and self.graph.topics.get(topic.name) is topic
+                self.storage.commit(keep_failed=True)
+                if not more:
+                    del self._backlogged[topic]
+                await trio.lowlevel.checkpoint()
 
     def request_shutdown(self) -> None:
         """Begin a graceful shutdown (idempotent, callable from any task)."""
@@ -148,11 +186,39 @@ async def serve_broker(
     Error handling: a listener that cannot bind raises ``OSError`` before ``started``.
     """
     options = server.options
-    host, port = split_host_port(options.tcp_address, "tcp_address")
-    listeners = await trio.open_tcp_listeners(port, host=host or None)
+    recorded = server.storage.open()
+    try:
+        host, port = split_host_port(options.tcp_address, "tcp_address")
+        listeners = await trio.open_tcp_listeners(port, host=host or None)
+    except BaseException:
+        server.storage.release()
+        raise
+    # nsqd rebuilds the graph from nsqd.dat, then rewrites nsqd.dat at once.
+    server.graph.load(recorded or [])
+    try:
+        await trio.to_thread.run_sync(
+            write_metadata, server.storage.data_path, server.metadata_bytes()
+        )
+        await _serve(server, listeners, task_status)
+    finally:
+        # Everything in memory goes to disk, then nsqd.dat, as nsqd's Exit() does; also when
+        # cancelled, so the data path is never left locked or half-written.
+        server.graph.persist()
+        server.storage.close(server.metadata_bytes())
+    log.info("persisted everything to %s", server.storage.data_path)
+
+
+async def _serve(
+    server: BrokerServer,
+    listeners: list[trio.SocketListener],
+    task_status: trio.TaskStatus[BoundAddresses],
+) -> None:
+    options = server.options
     tcp_bound = listeners[0].socket.getsockname()[:2]
     async with trio.open_nursery() as timers:
         timers.start_soon(server.scheduler.run)
+        timers.start_soon(server.drain_backlogs)
+        await timers.start(server.storage.run, server.metadata_bytes)
         async with trio.open_nursery() as services:
             tcp_scope = trio.CancelScope()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections.abc import Callable
 
 import trio
 
@@ -19,9 +20,15 @@ __all__ = ["DeadlineScheduler"]
 
 
 class DeadlineScheduler:
-    """Calls ``channel.on_due(due)`` once trio's clock reaches ``due``."""
+    """Calls ``channel.on_due(due)`` once trio's clock reaches ``due``.
 
-    def __init__(self) -> None:
+    Args:
+        after_due: called after each round of due channels (the storage commits what their
+            requeues wrote).
+    """
+
+    def __init__(self, after_due: Callable[[], object] = lambda: None) -> None:
+        self._after_due = after_due
         self._heap: list[tuple[float, int, Channel]] = []
         self._order = itertools.count()
         self._changed = trio.Event()
@@ -40,9 +47,11 @@ class DeadlineScheduler:
         heap = self._heap
         while True:
             now = trio.current_time()
-            while heap and heap[0][0] <= now:
-                due, _, channel = heapq.heappop(heap)
-                channel.on_due(due)
+            if heap and heap[0][0] <= now:
+                while heap and heap[0][0] <= now:
+                    due, _, channel = heapq.heappop(heap)
+                    channel.on_due(due)
+                self._after_due()
             self._changed = trio.Event()
             with trio.move_on_at(heap[0][0] if heap else math.inf):
                 await self._changed.wait()

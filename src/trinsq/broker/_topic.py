@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import Final
 
 import attrs
 
@@ -16,7 +17,15 @@ from ._backend import Backend
 from ._channel import Channel
 from ._message import Message, MessageIdFactory
 
-__all__ = ["Topic"]
+__all__ = ["BACKLOG_STEP", "Topic"]
+
+# At most this many held messages move to the channels per step, so a large backlog on disk
+# is drained in steps (with the event loop free in between) rather than read at once.
+BACKLOG_STEP: Final = 10_000
+
+
+def _no_backlog_task(topic: Topic) -> None:
+    pass
 
 
 @attrs.define(eq=False)
@@ -34,6 +43,8 @@ class Topic:
     backend: Backend
     ids: MessageIdFactory
     new_channel: Callable[[Topic, str], Channel]
+    # Called when more is held than one step delivers; the server then drains the rest.
+    on_backlog: Callable[[Topic], None] = _no_backlog_task
     channels: dict[str, Channel] = attrs.field(factory=dict)
     paused: bool = False
     started: bool = True
@@ -74,16 +85,27 @@ class Topic:
             first = False
             channel.put_messages(copies)
 
-    def _deliver_backlog(self) -> None:
-        """Hand everything the topic holds to its channels once it can deliver."""
+    @property
+    def has_backlog(self) -> bool:
+        return bool(self.queue) or self.backend.depth > 0
+
+    def deliver_backlog(self, limit: int = BACKLOG_STEP) -> bool:
+        """Move up to ``limit`` held messages to the channels; return whether more remain."""
         if not self.can_deliver:
-            return
-        backlog = list(self.queue)
-        self.queue.clear()
-        while (message := self.backend.pop()) is not None:
-            backlog.append(message)
-        if backlog:
-            self._fan_out(backlog)
+            return False
+        batch: list[Message] = []
+        queue = self.queue
+        while queue and len(batch) < limit:
+            batch.append(queue.popleft())
+        while len(batch) < limit and (message := self.backend.pop()) is not None:
+            batch.append(message)
+        if batch:
+            self._fan_out(batch)
+        return self.has_backlog
+
+    def _deliver_backlog(self) -> None:
+        if self.deliver_backlog():
+            self.on_backlog(self)
 
     def get_channel(self, name: str) -> Channel:
         """Return the named channel, creating it (and delivering any backlog to it)."""
@@ -117,6 +139,17 @@ class Topic:
             channel.close_clients()
             channel.empty()
         return channel
+
+    def persist(self, now_ns: int) -> None:
+        """At shutdown: hand everything held in memory to the backend, deferred DPUBs with
+        their due time."""
+        for message in self.queue:
+            if message.defer_ms > 0:
+                self.backend.defer_until(
+                    message.id, message.timestamp + message.defer_ms * 1_000_000
+                )
+            self.backend.put(message)
+        self.queue.clear()
 
     def close_all(self) -> Iterable[Channel]:
         """Mark the topic exiting and close every channel's clients."""

@@ -1,0 +1,170 @@
+"""A topic's or channel's overflow kept in a disk queue, in nsqd's record format.
+
+Records are nsqd's serialized messages (nsqd/message.go ``WriteTo``): timestamp, attempts, id,
+body. Puts collect in memory and reach the disk queue at the end of the operation that made
+them (:meth:`DiskBackend.commit`), so a failed write maps to exactly one operation: a
+publisher gets E_PUB_FAILED for messages that were never accepted, while messages already
+accepted (requeued, timed out) that cannot be written stay in memory instead of being lost.
+No trio here.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Final, Protocol
+
+from ._message import Message
+
+__all__ = ["DiskBackend", "QueueFile", "decode_record", "encode_record"]
+
+log = logging.getLogger("trinsq.broker")
+
+_HEADER: Final = struct.Struct(">qH")
+RECORD_HEADER_SIZE: Final = 26
+
+
+def encode_record(message: Message) -> bytes:
+    return _HEADER.pack(message.timestamp, message.attempts & 0xFFFF) + message.id + message.body
+
+
+def decode_record(record: bytes) -> Message:
+    """Raises ValueError for a record shorter than nsqd's minimum (26 bytes)."""
+    if len(record) < RECORD_HEADER_SIZE:
+        raise ValueError(f"invalid message buffer size ({len(record)})")
+    timestamp, attempts = _HEADER.unpack_from(record)
+    return Message(record[10:26], record[26:], timestamp, attempts)
+
+
+class QueueFile(Protocol):
+    """The part of :class:`trinsq.broker._diskqueue.DiskQueue` a backend uses."""
+
+    @property
+    def depth(self) -> int: ...
+
+    def put(self, record: bytes) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def pop(self) -> bytes | None: ...
+
+    def empty(self) -> None: ...
+
+    def needs_sync(self) -> bool: ...
+
+
+class DiskBackend:
+    """Overflow of one topic or channel, kept in a go-diskqueue compatible queue.
+
+    Args:
+        queue: the disk queue.
+        on_pending: called once when the first uncommitted message arrives, so the owner
+            knows a commit is due.
+        due: Unix ns due times of deferred messages saved in this queue, by message id.
+        clock_ns: wall clock, for turning due times back into delays.
+
+    Attributes:
+        due: deferred messages written at shutdown keep their due time here (saved beside the
+            queue by the storage); a message popped before its due time comes out with the
+            remaining delay in ``defer_ms``.
+    """
+
+    def __init__(
+        self,
+        queue: QueueFile,
+        on_pending: Callable[[DiskBackend], None],
+        due: dict[bytes, int] | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.queue = queue
+        self.due = {} if due is None else due
+        self._clock_ns = clock_ns
+        self._on_pending = on_pending
+        self._pending: list[Message] = []
+        # Accepted messages whose write failed (disk full): served from memory, never dropped.
+        self._stranded: deque[Message] = deque()
+        self.write_errors = 0
+        self.read_errors = 0
+        self.last_error = ""
+        self.decode_errors = 0
+
+    @property
+    def depth(self) -> int:
+        # A queue salvaging records after a crash can count below zero until it catches up.
+        return max(self.queue.depth, 0) + len(self._pending) + len(self._stranded)
+
+    def put(self, message: Message) -> None:
+        if not self._pending:
+            self._on_pending(self)
+        self._pending.append(message)
+
+    def commit(self, *, keep_failed: bool) -> bool:
+        """Write the pending messages to the queue; return whether that worked.
+
+        On a write error the queue is left as it was before these messages. With
+        ``keep_failed`` they are kept in memory (they were already accepted); without it they
+        are dropped, and the caller reports the failure to their publisher.
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return True
+        try:
+            for message in pending:
+                self.queue.put(encode_record(message))
+            self.queue.flush()
+        except OSError as error:
+            self.write_errors += 1
+            self.last_error = str(error)
+            log.error("failed to write %d messages to disk - %s", len(pending), error)
+            if keep_failed:
+                self._stranded.extend(pending)
+            return False
+        return True
+
+    def pop(self) -> Message | None:
+        # Oldest first: what is on disk, then what could not be written, then what is not
+        # written yet.
+        # Ask the queue even when its depth says 0: after a crash the recorded depth can be
+        # short of what the reader salvages from the files.
+        while (record := self._pop_record()) is not None:
+            try:
+                message = decode_record(record)
+            except ValueError as error:
+                self.decode_errors += 1  # nsqd logs and drops such a record too
+                log.error("failed to decode message - %s", error)
+                continue
+            if self.due:
+                due = self.due.pop(message.id, None)
+                if due is not None:
+                    remaining_ns = due - self._clock_ns()
+                    if remaining_ns > 0:
+                        message.defer_ms = -(-remaining_ns // 1_000_000)
+            return message
+        if self._stranded:
+            return self._stranded.popleft()
+        if self._pending:
+            return self._pending.pop(0)
+        return None
+
+    def _pop_record(self) -> bytes | None:
+        try:
+            return self.queue.pop()
+        except OSError as error:
+            # Transient (EMFILE, EIO...): the record stays on disk for the next try, and the
+            # consumer that asked is not the one to pay for it.
+            self.read_errors += 1
+            self.last_error = str(error)
+            log.error("failed to read from disk queue - %s", error)
+            return None
+
+    def defer_until(self, message_id: bytes, due_ns: int) -> None:
+        self.due[message_id] = due_ns
+
+    def empty(self) -> None:
+        self._pending.clear()
+        self._stranded.clear()
+        self.due.clear()
+        self.queue.empty()

@@ -1,0 +1,230 @@
+"""The broker's data path: its lock, nsqd.dat, every disk queue, and when they reach the disk.
+
+Writes go to the OS at the end of each operation (cheap, on the event loop); fsyncs and
+nsqd.dat rewrites run in a worker thread, so the loop never waits on the disk. Queues are
+synced as nsqd does: after ``--sync-every`` operations, and on the ``--sync-timeout`` tick if
+anything changed. With ``--sync-every=1`` (crash-safe mode) publishers also wait for the fsync
+before their OK, so every acknowledged message is on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import Final
+
+import trio
+
+from ._diskbackend import DiskBackend
+from ._diskqueue import DiskQueue, SyncJob
+from ._metadata import DataPathLock, TopicMetadata, read_metadata, write_metadata
+from ._options import BrokerOptions
+
+__all__ = ["Storage"]
+
+log = logging.getLogger("trinsq.broker")
+
+RECORD_HEADER_SIZE: Final = 26
+# Beside each queue, trinsq keeps the due times of deferred messages it saved at shutdown.
+# Go nsqd ignores the file and delivers those messages at once, as it always does.
+DUE_SUFFIX: Final = ".diskqueue.deferred.json"
+
+
+def _due_path(data_path: str, queue_name: str) -> str:
+    return os.path.join(data_path, queue_name + DUE_SUFFIX)
+
+
+def _read_due(path: str) -> dict[bytes, int]:
+    try:
+        with open(path, "rb") as file:
+            document = json.load(file)
+        return {key.encode("ascii"): int(value) for key, value in document["due"].items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        log.error("ignoring unreadable deferred due times in %s - %s", path, error)
+        return {}
+
+
+def _write_due(path: str, due: dict[bytes, int]) -> None:
+    if not due:
+        if os.path.exists(path):
+            os.remove(path)
+        return
+    document = {"due": {key.decode("ascii"): value for key, value in due.items()}}
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as file:
+        json.dump(document, file)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
+
+
+def _run_jobs(jobs: list[SyncJob]) -> None:
+    for job in jobs:
+        job.run()
+
+
+class Storage:
+    """Everything the broker keeps in ``--data-path``.
+
+    Args:
+        options: the broker options (data path, file size, sync policy, message size).
+    """
+
+    def __init__(self, options: BrokerOptions) -> None:
+        self.options = options
+        self.data_path = options.data_path or os.getcwd()
+        self.crash_safe = options.sync_every == 1
+        self.queues: dict[str, DiskQueue] = {}
+        self.backends: dict[str, DiskBackend] = {}
+        # The last write or sync error while it stands (nsqd's health: /ping answers NOK).
+        self.health_error: str | None = None
+        self.write_error = ""  # text of the last failed write, for E_PUB_FAILED
+        self._lock = DataPathLock(self.data_path)
+        self._uncommitted: list[DiskBackend] = []
+        self._wakeup = trio.Event()
+        self._metadata_changed = False
+        self._metadata_source: Callable[[], bytes] | None = None
+
+    # -- start and stop ------------------------------------------------------------------------
+
+    def open(self) -> list[TopicMetadata] | None:
+        """Lock the data path and read nsqd.dat (None on a fresh start).
+
+        Raises:
+            MetadataError: the path is locked by another broker or nsqd.dat is unreadable.
+        """
+        self._lock.acquire()
+        try:
+            return read_metadata(self.data_path)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def release(self) -> None:
+        """Give up the data path without writing anything (start-up failed)."""
+        self._lock.release()
+
+    def close(self, metadata: bytes) -> None:
+        """At shutdown: write and fsync every queue, rewrite nsqd.dat, release the lock."""
+        try:
+            for name, queue in list(self.queues.items()):
+                try:
+                    queue.close()
+                    _write_due(_due_path(self.data_path, name), self.backends[name].due)
+                except OSError as error:
+                    log.error("failed to close disk queue %s - %s", name, error)
+            write_metadata(self.data_path, metadata)
+        finally:
+            self._lock.release()
+
+    # -- queues ----------------------------------------------------------------------------------
+
+    def backend(self, queue_name: str) -> DiskBackend:
+        """The disk backend for a topic (``name``) or channel (``topic:channel``)."""
+        backend = self.backends.get(queue_name)
+        if backend is None:
+            options = self.options
+            queue = DiskQueue(
+                queue_name,
+                self.data_path,
+                max_bytes_per_file=options.max_bytes_per_file,
+                min_msg_size=RECORD_HEADER_SIZE,
+                max_msg_size=options.max_msg_size + RECORD_HEADER_SIZE,
+                sync_every=options.sync_every,
+                logger=log,
+            )
+            due = _read_due(_due_path(self.data_path, queue_name))
+            backend = DiskBackend(queue, self._note_uncommitted, due)
+            self.queues[queue_name] = queue
+            self.backends[queue_name] = backend
+        return backend
+
+    def _note_uncommitted(self, backend: DiskBackend) -> None:
+        self._uncommitted.append(backend)
+
+    def delete(self, queue_name: str) -> None:
+        """Remove a deleted topic's or channel's queue files."""
+        queue = self.queues.pop(queue_name, None)
+        self.backends.pop(queue_name, None)
+        if queue is not None:
+            queue.delete()
+        _write_due(_due_path(self.data_path, queue_name), {})
+
+    def commit(self, *, keep_failed: bool) -> bool:
+        """Write what the operation just finished put into disk backends.
+
+        Returns False when a write failed: with ``keep_failed`` (already accepted messages)
+        those stay in memory; without it (a publish) they are dropped and the caller answers
+        E_PUB_FAILED.
+        """
+        if not self._uncommitted:
+            return True
+        backends, self._uncommitted = self._uncommitted, []
+        ok = True
+        for backend in backends:
+            if backend.commit(keep_failed=keep_failed):
+                if backend.queue.needs_sync():
+                    self._wakeup.set()
+            else:
+                ok = False
+                self.write_error = backend.last_error
+        self.health_error = None if ok else self.write_error
+        return ok
+
+    # -- background work -----------------------------------------------------------------------
+
+    def metadata_changed(self) -> None:
+        """The set of topics or channels, or a paused flag, changed: rewrite nsqd.dat soon."""
+        self._metadata_changed = True
+        self._wakeup.set()
+
+    async def sync(self, queues: Iterable[DiskQueue] | None = None) -> None:
+        """fsync the given queues (default: every queue with unsynced changes) and persist
+        their metadata, in a worker thread.
+
+        Channel queues are synced before topic queues: a message moved from a topic to its
+        channels is on disk in the channel before the topic records that it let it go.
+        """
+        chosen = [q for q in self.queues.values() if q.dirty()] if queues is None else queues
+        ordered = sorted(chosen, key=lambda queue: ":" not in queue.name)
+        jobs = [queue.prepare_sync() for queue in ordered]
+        if jobs:
+            try:
+                await trio.to_thread.run_sync(_run_jobs, jobs)
+            except OSError as error:
+                self.health_error = f"failed to sync disk queues - {error}"
+                log.error("%s", self.health_error)
+
+    async def run(
+        self,
+        metadata: Callable[[], bytes],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Sync queues and rewrite nsqd.dat in the background until cancelled.
+
+        Args:
+            metadata: returns the current nsqd.dat contents.
+        """
+        task_status.started()
+        interval = self.options.sync_timeout
+        next_tick = trio.current_time() + interval
+        while True:
+            with trio.move_on_at(next_tick):
+                await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            if self._metadata_changed:
+                self._metadata_changed = False
+                try:
+                    await trio.to_thread.run_sync(write_metadata, self.data_path, metadata())
+                except OSError as error:
+                    log.error("failed to persist metadata - %s", error)
+            ticked = trio.current_time() >= next_tick
+            if ticked:
+                next_tick = trio.current_time() + interval
+            due = [q for q in self.queues.values() if q.needs_sync() or (ticked and q.dirty())]
+            await self.sync(due)
