@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import trio
 
 from trinsq import RunningBroker
 from trinsq.protocol import Frame, FrameDecoder, FrameType
 
-__all__ = ["RawClient", "body", "mpub_body"]
+__all__ = ["BrokerProcess", "RawClient", "body", "mpub_body", "run_broker_process"]
+
+_LISTENING = re.compile(rb"TCP: listening on 127\.0\.0\.1:(\d+)")
 
 
 def body(data: bytes) -> bytes:
@@ -110,3 +117,58 @@ class RawClient:
 
     async def aclose(self) -> None:
         await trio.aclose_forcefully(self.stream)
+
+
+class BrokerProcess:
+    """A ``trinsq broker`` child process and what it logged."""
+
+    def __init__(self, process: trio.Process, port: int, log: bytearray) -> None:
+        self.process = process
+        self.port = port
+        self.log = log
+        self.clients: list[RawClient] = []
+
+    async def connect(self) -> RawClient:
+        """A raw V2 client, closed when the process context ends."""
+        client = RawClient(await trio.open_tcp_stream("127.0.0.1", self.port))
+        self.clients.append(client)
+        await client.send(b"  V2")
+        return client
+
+    async def wait(self) -> int:
+        """Wait for the exit and collect the rest of the log."""
+        status = await self.process.wait()
+        assert self.process.stderr is not None
+        async for chunk in self.process.stderr:
+            self.log += chunk
+        return status
+
+
+@asynccontextmanager
+async def run_broker_process(*flags: str) -> AsyncIterator[BrokerProcess]:
+    """Start ``python -m trinsq broker`` on OS-chosen ports with ``flags``; kill it on exit
+    if it is still running."""
+    command = [
+        sys.executable, "-m", "trinsq", "broker",
+        "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", *flags,
+    ]  # fmt: skip
+    process = await trio.lowlevel.open_process(command, stderr=subprocess.PIPE)
+    assert process.stderr is not None
+    try:
+        log = bytearray()
+        with trio.fail_after(20):
+            while (match := _LISTENING.search(log)) is None:
+                chunk = await process.stderr.receive_some(4096)
+                assert chunk, f"broker exited early: {log.decode()}"
+                log += chunk
+        broker = BrokerProcess(process, int(match.group(1)), log)
+        try:
+            yield broker
+        finally:
+            for client in broker.clients:
+                await client.aclose()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await process.stderr.aclose()

@@ -29,6 +29,13 @@ class Backend(Protocol):
     def defer_until(self, message_id: bytes, due_ns: int) -> None:
         """Remember that the message with this id is not due before Unix time ``due_ns``."""
 
+    @property
+    def durable_deferral(self) -> bool:
+        """Whether deferred messages must go through this backend to survive a crash."""
+
+    def release(self, message: Message) -> None:
+        """The message is finished: what was kept for it on disk may go."""
+
 
 class Persistence(Protocol):
     """Where the graph gets backends from and reports changes to (the broker's Storage)."""
@@ -68,6 +75,11 @@ class OverflowBackend:
     def defer_until(self, message_id: bytes, due_ns: int) -> None:
         pass  # nothing outlives this process here
 
+    durable_deferral = False
+
+    def release(self, message: Message) -> None:
+        pass
+
 
 class DiscardBackend:
     """nsqd's backend for ephemeral topics and channels: overflow is dropped."""
@@ -84,6 +96,11 @@ class DiscardBackend:
         pass
 
     def defer_until(self, message_id: bytes, due_ns: int) -> None:
+        pass
+
+    durable_deferral = False
+
+    def release(self, message: Message) -> None:
         pass
 
 

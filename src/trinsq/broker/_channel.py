@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
@@ -91,6 +92,7 @@ class Channel:
     _deferred_heap: list[tuple[float, int, Message]] = attrs.field(factory=list)
     _deferred_due: dict[bytes, float] = attrs.field(factory=dict)
     _scheduled: float | None = None
+    wall_clock_ns: Callable[[], int] = time.time_ns
     # randrange(100) as nsqd's rand.Int31n(100), injectable so tests can fix the draws.
     random_percent: Callable[[], int] = attrs.field(default=lambda: random.randrange(100))
 
@@ -110,15 +112,26 @@ class Channel:
     def put_messages(self, messages: list[Message]) -> None:
         """Receive messages from the topic (each already this channel's own copy)."""
         self.message_count += len(messages)
+        backend = self.backend
         for message in messages:
-            if message.defer_ms > 0:
-                self._defer(message, message.defer_ms / 1000)
-            else:
+            if message.defer_ms <= 0:
                 self._enqueue(message)
+            elif backend.durable_deferral:
+                # Crash-safe: the message and its due time go to disk; it is deferred in
+                # memory when a consumer's take reads it back.
+                backend.defer_until(message.id, self.wall_clock_ns() + message.defer_ms * 1_000_000)
+                backend.put(message)
+            else:
+                self._defer(message, message.defer_ms / 1000)
         self._wake_waiting(len(messages))
 
     def _enqueue(self, message: Message) -> None:
-        if len(self.queue) < self.mem_queue_size or (self.ephemeral and self.waiting):
+        # A pinned message (crash-safe mode) is still on disk: requeue it in memory only.
+        if (
+            message.pin is not None
+            or len(self.queue) < self.mem_queue_size
+            or (self.ephemeral and self.waiting)
+        ):
             self.queue.append(message)
         else:
             self.backend.put(message)
@@ -193,7 +206,9 @@ class Channel:
         Raises:
             ChannelError: not in flight, or in flight for another client.
         """
-        return self._pop_in_flight(owner, message_id)
+        message = self._pop_in_flight(owner, message_id)
+        self.backend.release(message)
+        return message
 
     def requeue(self, owner: int, message_id: bytes, delay: float) -> None:
         """REQ: put the message back now (``delay`` 0) or after ``delay`` seconds.
@@ -234,6 +249,8 @@ class Channel:
             return  # nsqd refuses a second copy of an id ("ID already deferred")
         due = self.clock() + delay
         message.defer_ms = 0
+        if message.pin is not None:
+            self.backend.defer_until(message.id, self.wall_clock_ns() + round(delay * 1e9))
         self.deferred[message.id] = message
         self._deferred_due[message.id] = due
         heapq.heappush(self._deferred_heap, (due, next(_sequence), message))

@@ -55,6 +55,10 @@ class QueueFile(Protocol):
 
     def needs_sync(self) -> bool: ...
 
+    def pop_pinned(self) -> tuple[bytes, tuple[int, int]] | None: ...
+
+    def release(self, cursor: tuple[int, int]) -> None: ...
+
 
 class DiskBackend:
     """Overflow of one topic or channel, kept in a go-diskqueue compatible queue.
@@ -65,6 +69,8 @@ class DiskBackend:
             knows a commit is due.
         due: Unix ns due times of deferred messages saved in this queue, by message id.
         clock_ns: wall clock, for turning due times back into delays.
+        pin: crash-safe mode: popped records stay on disk until their message is released
+            (finished, or rewritten at shutdown), and due times are saved with every sync.
 
     Attributes:
         due: deferred messages written at shutdown keep their due time here (saved beside the
@@ -78,14 +84,19 @@ class DiskBackend:
         on_pending: Callable[[DiskBackend], None],
         due: dict[bytes, int] | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        *,
+        pin: bool = False,
     ) -> None:
         self.queue = queue
         self.due = {} if due is None else due
+        self.due_changed = False
+        self.durable_deferral = pin
         self._clock_ns = clock_ns
         self._on_pending = on_pending
         self._pending: list[Message] = []
         # Accepted messages whose write failed (disk full): served from memory, never dropped.
         self._stranded: deque[Message] = deque()
+        self._last_pin = (0, 0)
         self.write_errors = 0
         self.read_errors = 0
         self.last_error = ""
@@ -115,6 +126,11 @@ class DiskBackend:
             for message in pending:
                 self.queue.put(encode_record(message))
             self.queue.flush()
+            for message in pending:
+                # A pinned message written anew (at shutdown) lets go of its old record.
+                if message.pin is not None:
+                    self.queue.release(message.pin)
+                    message.pin = None
         except OSError as error:
             self.write_errors += 1
             self.last_error = str(error)
@@ -136,8 +152,15 @@ class DiskBackend:
                 self.decode_errors += 1  # nsqd logs and drops such a record too
                 log.error("failed to decode message - %s", error)
                 continue
+            if self.durable_deferral:
+                message.pin = self._last_pin
             if self.due:
-                due = self.due.pop(message.id, None)
+                # Pinned: the due time must outlive a crash until the message is finished.
+                due = (
+                    self.due.get(message.id)
+                    if self.durable_deferral
+                    else self.due.pop(message.id, None)
+                )
                 if due is not None:
                     remaining_ns = due - self._clock_ns()
                     if remaining_ns > 0:
@@ -151,7 +174,13 @@ class DiskBackend:
 
     def _pop_record(self) -> bytes | None:
         try:
-            return self.queue.pop()
+            if not self.durable_deferral:
+                return self.queue.pop()
+            popped = self.queue.pop_pinned()
+            if popped is None:
+                return None
+            record, self._last_pin = popped
+            return record
         except OSError as error:
             # Transient (EMFILE, EIO...): the record stays on disk for the next try, and the
             # consumer that asked is not the one to pay for it.
@@ -162,6 +191,14 @@ class DiskBackend:
 
     def defer_until(self, message_id: bytes, due_ns: int) -> None:
         self.due[message_id] = due_ns
+        self.due_changed = True
+
+    def release(self, message: Message) -> None:
+        if message.pin is not None:
+            self.queue.release(message.pin)
+            message.pin = None
+            if self.due.pop(message.id, None) is not None:
+                self.due_changed = True
 
     def empty(self) -> None:
         self._pending.clear()

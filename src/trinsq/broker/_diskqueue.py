@@ -127,6 +127,7 @@ class DiskQueue:
         sync_every: int = 2500,
         logger: logging.Logger | None = None,
     ) -> None:
+        """Args beyond the sizes: ``sync_every`` operations make :meth:`needs_sync` true."""
         self.name = name
         self._data_path = data_path
         self._max_bytes_per_file = max_bytes_per_file
@@ -156,6 +157,11 @@ class DiskQueue:
         self._ops = 0
         self._need_sync = False
         self._closed = False
+        # Popped records not yet released (crash-safe mode), oldest first, by start position.
+        # The persisted read position stays at the oldest, and files holding them are kept.
+        self._pins: dict[tuple[int, int], None] = {}
+        self._kept_from = 0  # first file number the reader has left but not deleted
+        self._last_start = (0, 0)
         self._load()
 
     @property
@@ -234,6 +240,7 @@ class DiskQueue:
         """
         self.flush()
         while (self._rnum, self._rpos) < (self._fnum, self._fpos):
+            self._last_start = (self._rnum, self._rpos)
             try:
                 record = self._read_one()
             except _Corrupt as error:
@@ -253,6 +260,42 @@ class DiskQueue:
             return record
         return None
 
+    def pop_pinned(self) -> tuple[bytes, tuple[int, int]] | None:
+        """Pop a record but keep it on disk until :meth:`release`: until then the persisted
+        read position stays at or before it, so after a crash the record is read again (as
+        Go nsqd would read it from the same files)."""
+        record = self.pop()
+        if record is None:
+            return None
+        self._pins[self._last_start] = None
+        return record, self._last_start
+
+    def release(self, cursor: tuple[int, int]) -> None:
+        """The pinned record at ``cursor`` is done with (or saved elsewhere)."""
+        if cursor in self._pins:
+            del self._pins[cursor]
+            self._ops += 1
+            self._delete_unpinned_files()
+
+    @property
+    def pinned(self) -> int:
+        return len(self._pins)
+
+    def _oldest_kept_file(self) -> int:
+        return next(iter(self._pins))[0] if self._pins else self._rnum
+
+    def _delete_unpinned_files(self) -> None:
+        keep_from = min(self._oldest_kept_file(), self._rnum)
+        while self._kept_from < keep_from:
+            try:
+                os.unlink(self._file(self._kept_from))
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                self._log.error("DISKQUEUE(%s) failed to remove data file - %s", self.name, error)
+            self._kept_from += 1
+            self._need_sync = True
+
     def needs_sync(self) -> bool:
         return self._need_sync or self._ops >= self._sync_every
 
@@ -271,13 +314,17 @@ class DiskQueue:
         self._seq += 1
         self._ops = 0
         self._need_sync = False
-        text = f"{self._depth}\n{self._rnum},{self._rpos}\n{self._fnum},{self._fpos}\n"
+        read_num, read_pos = next(iter(self._pins)) if self._pins else (self._rnum, self._rpos)
+        depth = self._depth + len(self._pins)
+        text = f"{depth}\n{read_num},{read_pos}\n{self._fnum},{self._fpos}\n"
         return SyncJob(fds, self._meta_path, text, self._guard, self._seq)
 
     def empty(self) -> None:
         """Drop everything, pending puts included, as go-diskqueue's Empty."""
         self._check_open()
         self._log.info("DISKQUEUE(%s): emptying", self.name)
+        self._pins.clear()
+        self._delete_unpinned_files()
         self._skip_to_next_file()
         with self._guard.lock:
             self._guard.floor = self._seq + 1
@@ -343,6 +390,7 @@ class DiskQueue:
             self._fnum += 1
             self._fpos = 0
         self._wnum, self._wpos = self._fnum, self._fpos
+        self._kept_from = self._rnum
         self._check_tail()
 
     def _write_fd(self) -> int:
@@ -461,13 +509,10 @@ class DiskQueue:
 
     def _leave_read_file(self) -> None:
         self._close_reader()
-        try:
-            os.unlink(self._file(self._rnum))
-        except OSError as error:
-            self._log.error("DISKQUEUE(%s) failed to remove data file - %s", self.name, error)
         self._rnum += 1
         self._rpos = 0
         self._need_sync = True
+        self._delete_unpinned_files()  # the file just left goes unless it holds a pin
         self._check_tail()
 
     def _check_tail(self) -> None:
@@ -500,6 +545,8 @@ class DiskQueue:
         self._fpos = 0
         self._wnum, self._wpos = self._fnum, self._fpos
         self._rnum, self._rpos = self._fnum, 0
+        if not self._pins:
+            self._kept_from = self._rnum
         self._pending = []
         self._npending = 0
         self._depth = 0

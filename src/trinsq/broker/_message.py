@@ -35,6 +35,9 @@ class Message:
     owner: int = 0
     deadline: float = 0.0
     delivered_at: float = 0.0
+    # Crash-safe mode: where this message's record sits in its channel's disk queue, kept
+    # there until the message is finished (see DiskQueue.pop_pinned).
+    pin: tuple[int, int] | None = None
 
     def copy_for_channel(self) -> Message:
         return Message(self.id, self.body, self.timestamp, self.attempts, self.defer_ms)

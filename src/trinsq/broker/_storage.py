@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 from collections.abc import Callable, Iterable
 from typing import Final
 
@@ -54,7 +55,7 @@ def _write_due(path: str, due: dict[bytes, int]) -> None:
             os.remove(path)
         return
     document = {"due": {key.decode("ascii"): value for key, value in due.items()}}
-    temporary = f"{path}.tmp"
+    temporary = f"{path}.{random.getrandbits(63)}.tmp"
     with open(temporary, "w") as file:
         json.dump(document, file)
         file.flush()
@@ -62,7 +63,11 @@ def _write_due(path: str, due: dict[bytes, int]) -> None:
     os.replace(temporary, path)
 
 
-def _run_jobs(jobs: list[SyncJob]) -> None:
+def _run_jobs(due_files: list[tuple[str, dict[bytes, int]]], jobs: list[SyncJob]) -> None:
+    # Due times first: a due time without its record is harmless, a record without its due
+    # time would be delivered early.
+    for path, due in due_files:
+        _write_due(path, due)
     for job in jobs:
         job.run()
 
@@ -87,7 +92,9 @@ class Storage:
         self._uncommitted: list[DiskBackend] = []
         self._wakeup = trio.Event()
         self._metadata_changed = False
-        self._metadata_source: Callable[[], bytes] | None = None
+        # Syncs whose fsyncs are running: a write made before one began may be covered only
+        # by it, so waiting for durability means waiting for them too.
+        self._syncs_running: set[trio.Event] = set()
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -138,7 +145,10 @@ class Storage:
                 logger=log,
             )
             due = _read_due(_due_path(self.data_path, queue_name))
-            backend = DiskBackend(queue, self._note_uncommitted, due)
+            # Only channels pin: a topic's records move on to channel queues, which are
+            # synced before the topic's (see sync).
+            pin = self.crash_safe and ":" in queue_name
+            backend = DiskBackend(queue, self._note_uncommitted, due, pin=pin)
             self.queues[queue_name] = queue
             self.backends[queue_name] = backend
         return backend
@@ -191,13 +201,26 @@ class Storage:
         """
         chosen = [q for q in self.queues.values() if q.dirty()] if queues is None else queues
         ordered = sorted(chosen, key=lambda queue: ":" not in queue.name)
+        due_files = []
+        for name, backend in self.backends.items():
+            if backend.due_changed:
+                backend.due_changed = False
+                due_files.append((_due_path(self.data_path, name), dict(backend.due)))
         jobs = [queue.prepare_sync() for queue in ordered]
-        if jobs:
-            try:
-                await trio.to_thread.run_sync(_run_jobs, jobs)
-            except OSError as error:
-                self.health_error = f"failed to sync disk queues - {error}"
-                log.error("%s", self.health_error)
+        earlier = list(self._syncs_running)
+        done = trio.Event()
+        self._syncs_running.add(done)
+        try:
+            if jobs or due_files:
+                await trio.to_thread.run_sync(_run_jobs, due_files, jobs)
+        except OSError as error:
+            self.health_error = f"failed to sync disk queues - {error}"
+            log.error("%s", self.health_error)
+        finally:
+            done.set()
+            self._syncs_running.discard(done)
+        for running in earlier:
+            await running.wait()
 
     async def run(
         self,
