@@ -645,3 +645,71 @@ def test_random_operations_match_a_fifo(tmp_path: Path) -> None:
     queue.close()
     assert not list(tmp_path.glob("*.bad"))
     assert len(list(tmp_path.glob("*.dat"))) <= 2
+
+
+# -- pinning (crash-safe mode) ---------------------------------------------------------------
+
+
+def _meta(path: Path, name: str = "q") -> str:
+    return (path / f"{name}.diskqueue.meta.dat").read_text()
+
+
+def _pop_pinned(queue: DiskQueue) -> tuple[bytes, tuple[int, int]]:
+    popped = queue.pop_pinned()
+    assert popped is not None
+    return popped
+
+
+def test_pinned_records_hold_the_persisted_read_position(tmp_path: Path) -> None:
+    queue = DiskQueue("q", str(tmp_path))
+    for index in range(3):
+        queue.put(b"r" * 26 + bytes([index]))
+    first, second = _pop_pinned(queue), _pop_pinned(queue)
+    assert (first[1], second[1]) == ((0, 0), (0, 31))
+    assert (queue.depth, queue.pinned) == (1, 2)
+    queue.release(second[1])
+    queue.prepare_sync().run()
+    # Depth counts pinned records; the read position stays at the oldest pinned one.
+    assert _meta(tmp_path) == "2\n0,0\n0,93\n"
+    queue.release(first[1])
+    queue.prepare_sync().run()
+    assert _meta(tmp_path) == "1\n0,62\n0,93\n"
+    queue.close()
+
+
+def test_a_crash_replays_pinned_records(tmp_path: Path) -> None:
+    queue = DiskQueue("q", str(tmp_path))
+    for index in range(3):
+        queue.put(b"r" * 26 + bytes([index]))
+    in_flight, finished = _pop_pinned(queue), _pop_pinned(queue)
+    queue.release(finished[1])
+    queue.prepare_sync().run()
+    # "kill -9": reopen without closing; the reader restarts at the pinned record.
+    again = DiskQueue("q", str(tmp_path))
+    replayed = [again.pop(), again.pop(), again.pop(), again.pop()]
+    assert replayed == [in_flight[0], finished[0], b"r" * 26 + b"\x02", None]
+    again.close()
+    queue.close()
+
+
+def test_a_file_is_kept_while_it_holds_a_pin(tmp_path: Path) -> None:
+    queue = DiskQueue("q", str(tmp_path), max_bytes_per_file=70)
+    for index in range(4):  # two 31-byte records per file
+        queue.put(b"r" * 26 + bytes([index]))
+    queue.flush()
+    pinned = _pop_pinned(queue)
+    for _ in range(3):
+        queue.release(_pop_pinned(queue)[1])
+    assert (tmp_path / "q.diskqueue.000000.dat").exists()  # it holds the pinned record
+    queue.release(pinned[1])
+    assert not (tmp_path / "q.diskqueue.000000.dat").exists()
+    queue.close()
+
+
+def test_empty_drops_pins(tmp_path: Path) -> None:
+    queue = DiskQueue("q", str(tmp_path))
+    queue.put(b"r" * 27)
+    _pop_pinned(queue)
+    queue.empty()
+    assert (queue.pinned, queue.depth) == (0, 0)
+    queue.close()

@@ -17,11 +17,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
 import re
 import struct
-import threading
 from typing import Final
+
+from ._disksync import MetaGuard, SyncJob, write_all
 
 __all__ = ["DiskQueue", "DiskQueueError", "SyncJob", "disk_queue_file_name"]
 
@@ -43,67 +43,6 @@ class _Corrupt(Exception):
 
 def disk_queue_file_name(data_path: str, name: str, number: int) -> str:
     return os.path.join(data_path, f"{name}.diskqueue.{number:06d}.dat")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-class _MetaGuard:
-    """Orders metadata renames done by sync threads.
-
-    A snapshot older than the one already renamed into place, or taken before an
-    :meth:`DiskQueue.empty` (which deletes the metadata), must not land on disk.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.written = 0
-        self.floor = 0
-
-
-class SyncJob:
-    """fsync the queue's files, then persist a metadata snapshot; safe to run in a thread.
-
-    It owns duplicated file descriptors and a text snapshot, and touches no queue state.
-    """
-
-    def __init__(
-        self, fds: list[int], meta_path: str, text: str, guard: _MetaGuard, seq: int
-    ) -> None:
-        self._fds = fds
-        self._meta_path = meta_path
-        self._text = text
-        self._guard = guard
-        self._seq = seq
-
-    def run(self) -> None:
-        try:
-            for fd in self._fds:
-                os.fsync(fd)
-        finally:
-            for fd in self._fds:
-                os.close(fd)
-        # As go-diskqueue's persistMetaData: temporary file, fsync, rename.
-        tmp = f"{self._meta_path}.{random.getrandbits(63)}.tmp"
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-        renamed = False
-        try:
-            try:
-                _write_all(fd, self._text.encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            with self._guard.lock:
-                if self._seq >= self._guard.floor and self._seq > self._guard.written:
-                    os.replace(tmp, self._meta_path)
-                    self._guard.written = self._seq
-                    renamed = True
-        finally:
-            if not renamed:
-                os.unlink(tmp)
 
 
 class DiskQueue:
@@ -136,7 +75,7 @@ class DiskQueue:
         self._sync_every = sync_every
         self._log = logger or log
         self._meta_path = os.path.join(data_path, f"{name}.diskqueue.meta.dat")
-        self._guard = _MetaGuard()
+        self._guard = MetaGuard()
         self._seq = 0
         self._depth = 0
         self._bad_files = 0
@@ -205,14 +144,14 @@ class DiskQueue:
             for num, parts in pending:
                 data = b"".join(parts)
                 if num == self._fnum:
-                    _write_all(self._write_fd(), data)
+                    write_all(self._write_fd(), data)
                     old_end += len(data)
                     continue
                 path = disk_queue_file_name(self._data_path, self.name, num)
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
                 opened.append((num, fd))
                 self._log.info("DISKQUEUE(%s): opened %s for writing", self.name, path)
-                _write_all(fd, data)
+                write_all(fd, data)
         except OSError:
             self._undo_flush(start, opened)
             raise
