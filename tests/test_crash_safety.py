@@ -65,6 +65,8 @@ async def test_kill_9_loses_no_acknowledged_message(tmp_path: Path) -> None:
             broker.process.send_signal(signal.SIGKILL)
         assert await broker.wait() == -signal.SIGKILL
     assert len(acknowledged) >= 303
+    # The topic and channel were in nsqd.dat before their first OK.
+    assert b'"name":"crash"' in (tmp_path / "nsqd.dat").read_bytes()
 
     async with run_broker_process(data, *CRASH_SAFE) as broker:
         consumer = await broker.connect()

@@ -63,7 +63,13 @@ def _write_due(path: str, due: dict[bytes, int]) -> None:
     os.replace(temporary, path)
 
 
-def _run_jobs(due_files: list[tuple[str, dict[bytes, int]]], jobs: list[SyncJob]) -> None:
+def _run_jobs(
+    metadata: tuple[str, bytes] | None,
+    due_files: list[tuple[str, dict[bytes, int]]],
+    jobs: list[SyncJob],
+) -> None:
+    if metadata is not None:
+        write_metadata(*metadata)
     # Due times first: a due time without its record is harmless, a record without its due
     # time would be delivered early.
     for path, due in due_files:
@@ -95,6 +101,7 @@ class Storage:
         # Syncs whose fsyncs are running: a write made before one began may be covered only
         # by it, so waiting for durability means waiting for them too.
         self._syncs_running: set[trio.Event] = set()
+        self._metadata_source: Callable[[], bytes] | None = None
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -207,12 +214,17 @@ class Storage:
                 backend.due_changed = False
                 due_files.append((_due_path(self.data_path, name), dict(backend.due)))
         jobs = [queue.prepare_sync() for queue in ordered]
+        metadata = None
+        if self.crash_safe and self._metadata_changed and self._metadata_source is not None:
+            # Crash-safe: a new topic or channel is in nsqd.dat before its first OK.
+            self._metadata_changed = False
+            metadata = (self.data_path, self._metadata_source())
         earlier = list(self._syncs_running)
         done = trio.Event()
         self._syncs_running.add(done)
         try:
-            if jobs or due_files:
-                await trio.to_thread.run_sync(_run_jobs, due_files, jobs)
+            if jobs or due_files or metadata:
+                await trio.to_thread.run_sync(_run_jobs, metadata, due_files, jobs)
         except OSError as error:
             self.health_error = f"failed to sync disk queues - {error}"
             log.error("%s", self.health_error)
@@ -233,6 +245,7 @@ class Storage:
         Args:
             metadata: returns the current nsqd.dat contents.
         """
+        self._metadata_source = metadata
         task_status.started()
         interval = self.options.sync_timeout
         next_tick = trio.current_time() + interval
