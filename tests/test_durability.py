@@ -255,3 +255,18 @@ async def test_transient_read_error_keeps_the_consumer_and_the_message(
         _, _, _, data = await client.read_message()
         assert data == b"on disk"
         assert not list(tmp_path.glob("*.bad"))
+
+
+async def test_spilled_dpub_keeps_its_delay(tmp_path: Path, connect: Connect) -> None:
+    # No channel yet and no memory queue: the DPUB goes to the topic's disk queue, where nsqd
+    # would lose its delay (nsqd issue #1375).
+    async with open_broker(data_path=str(tmp_path), mem_queue_size=0) as broker:
+        client = await connect(broker)
+        published = trio.current_time()
+        await client.send(b"DPUB spill 1500\n" + body(b"deferred on disk"))
+        await client.expect_response(b"OK")
+        assert broker.topics["spill"].backend_depth == 1
+        await client.subscribe("spill", "c", rdy=1)
+        _, _, _, data = await client.read_message(timeout=5)
+        assert data == b"deferred on disk"
+        assert trio.current_time() - published >= 1.4

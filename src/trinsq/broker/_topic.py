@@ -76,7 +76,7 @@ class Topic:
             if len(self.queue) < self.mem_queue_size:
                 self.queue.append(message)
             else:
-                self.backend.put(message)
+                self._spill(message)
 
     def _fan_out(self, messages: list[Message]) -> None:
         first = True
@@ -140,15 +140,17 @@ class Topic:
             channel.empty()
         return channel
 
+    def _spill(self, message: Message) -> None:
+        """Into the backend, a DPUB with its due time (nsqd loses the delay here, #1375)."""
+        if message.defer_ms > 0:
+            due_ns = message.timestamp + message.defer_ms * 1_000_000
+            self.backend.defer_until(message.id, due_ns)
+        self.backend.put(message)
+
     def persist(self, now_ns: int) -> None:
-        """At shutdown: hand everything held in memory to the backend, deferred DPUBs with
-        their due time."""
+        """At shutdown: hand everything held in memory to the backend."""
         for message in self.queue:
-            if message.defer_ms > 0:
-                self.backend.defer_until(
-                    message.id, message.timestamp + message.defer_ms * 1_000_000
-                )
-            self.backend.put(message)
+            self._spill(message)
         self.queue.clear()
 
     def close_all(self) -> Iterable[Channel]:
