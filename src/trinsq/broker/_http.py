@@ -1,41 +1,372 @@
-"""The broker's HTTP API, served by hypercorn from a quart-trio app in the broker's process.
+"""The broker's HTTP API (nsqd/http.go), served by hypercorn from a quart-trio app in the
+broker's own process.
 
-Only /ping so far; the full nsqd HTTP API arrives with its own issue.
+Responses follow nsqd's conventions (internal/http_api ``RespondV1``): an ``X-NSQ-Content-Type``
+header, strings written raw, other values as Go-style JSON, errors as
+``{"message": "<TEXT>"}``. Parameters come from the query string only, parsed by Go's rules.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
-from quart import Response
+from quart import Response, request
 from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
 
+from ..protocol import (
+    ProtocolError,
+    QueryError,
+    is_valid_channel_name,
+    is_valid_topic_name,
+    parse_binary_mpub,
+    parse_go_query,
+)
+from ..protocol._gofmt import to_int64
+from ._jsonedge import go_json
 from ._options import split_host_port
+from ._stats import collect_stats, stats_document
+from ._statstext import render_text_stats
 
 if TYPE_CHECKING:
     from ._server import BrokerServer
 
-__all__ = ["create_app", "serve_http"]
+__all__ = ["HttpError", "create_app", "serve_http"]
+
+log = logging.getLogger("trinsq.broker")
+
+JSON_TYPE: Final = "application/json; charset=utf-8"
+TEXT_TYPE: Final = "text/plain; charset=utf-8"
+BOOL_PARAMS: Final = {"true": True, "1": True, "false": False, "0": False}
+_INT64: Final = 1 << 63
+
+
+class HttpError(Exception):
+    """An nsqd API error: status code and the ``message`` text."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, message)
+        self.status = status
+        self.message = message
+
+
+def _respond(status: int, body: bytes, content_type: str | None, *, v1: bool = True) -> Response:
+    response = Response(body, status=status)
+    if content_type is None:
+        del response.headers["Content-Type"]  # Go sets none for an empty body
+    else:
+        response.headers["Content-Type"] = content_type
+    if v1:
+        response.headers["X-NSQ-Content-Type"] = "nsq; version=1.0"
+    return response
+
+
+def respond_v1(data: Any) -> Response:
+    """nsqd's RespondV1 for a 200: raw string, empty for None, otherwise JSON."""
+    if data is None:
+        return _respond(200, b"", None)
+    if isinstance(data, str | bytes):
+        raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+        return _respond(200, raw, TEXT_TYPE)  # what Go's content sniffing says for text
+    return _respond(200, go_json(data), JSON_TYPE)
+
+
+def respond_error(error: HttpError) -> Response:
+    return _respond(error.status, go_json({"message": error.message}), JSON_TYPE)
+
+
+class _Request:
+    """The parts of the current request the handlers read."""
+
+    @staticmethod
+    def params() -> dict[str, list[str]]:
+        try:
+            return parse_go_query(request.query_string)
+        except QueryError:
+            raise HttpError(400, "INVALID_REQUEST") from None
+
+    @staticmethod
+    async def body(limit: int) -> bytes | None:
+        """The body, or None once it is longer than ``limit`` (reading stops there)."""
+        data = bytearray()
+        async for chunk in request.body:
+            data += chunk
+            if len(data) > limit:
+                return None
+        return bytes(data)
+
+
+def _first(params: dict[str, list[str]], key: str) -> str | None:
+    values = params.get(key)
+    return values[0] if values else None
+
+
+def _go_parse_int64(text: str) -> int:
+    """strconv.ParseInt(text, 10, 64)."""
+    body = text[1:] if text[:1] in "+-" else text
+    if not body or not body.isascii() or not body.isdigit():
+        raise ValueError(text)
+    value = int(text)
+    if not -_INT64 <= value < _INT64:
+        raise ValueError(text)
+    return value
+
+
+class BrokerHttpApi:
+    """Handlers for every nsqd endpoint, bound to one broker."""
+
+    def __init__(self, server: BrokerServer) -> None:
+        self.server = server
+        self.options = server.options
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _topic_for_publish(self, params: dict[str, list[str]]) -> str:
+        """getTopicFromQuery: the topic name (the topic is then created if missing)."""
+        name = _first(params, "topic")
+        if name is None:
+            raise HttpError(400, "MISSING_ARG_TOPIC")
+        if not is_valid_topic_name(name):
+            raise HttpError(400, "INVALID_TOPIC")
+        return name
+
+    def _topic_and_channel(self, params: dict[str, list[str]]) -> tuple[Any, str]:
+        """getExistingTopicFromQuery with nsqd's GetTopicChannelArgs texts."""
+        topic_name = _first(params, "topic")
+        if topic_name is None:
+            raise HttpError(400, "MISSING_ARG_TOPIC")
+        if not is_valid_topic_name(topic_name):
+            raise HttpError(400, "INVALID_ARG_TOPIC")
+        channel_name = _first(params, "channel")
+        if channel_name is None:
+            raise HttpError(400, "MISSING_ARG_CHANNEL")
+        if not is_valid_channel_name(channel_name):
+            raise HttpError(400, "INVALID_ARG_CHANNEL")
+        topic = self.server.graph.topics.get(topic_name)
+        if topic is None:
+            raise HttpError(404, "TOPIC_NOT_FOUND")
+        return topic, channel_name
+
+    def _publish(self, topic_name: str, bodies: list[bytes], defer_ms: int = 0) -> Response:
+        graph = self.server.graph
+        topic = graph.get_topic(topic_name)
+        if topic.exiting:
+            raise HttpError(503, "EXITING")
+        if bodies and not graph.publish(topic, bodies, defer_ms):
+            raise HttpError(500, "INTERNAL_ERROR")  # the disk write failed (disk full, EIO)
+        return respond_v1("OK")
+
+    # -- endpoints -------------------------------------------------------------------------------
+
+    async def ping(self) -> Response:
+        error = self.server.storage.health_error
+        if error is not None:
+            return _respond(500, f"NOK - {error}".encode(), TEXT_TYPE, v1=False)
+        return _respond(200, b"OK", TEXT_TYPE, v1=False)
+
+    async def info(self) -> Response:
+        return respond_v1(self.server.info())
+
+    async def pub(self) -> Response:
+        limit = self.options.max_msg_size
+        if (request.content_length or 0) > limit:
+            raise HttpError(413, "MSG_TOO_BIG")
+        body = await _Request.body(limit)
+        if body is None:
+            raise HttpError(413, "MSG_TOO_BIG")
+        if not body:
+            raise HttpError(400, "MSG_EMPTY")
+        params = _Request.params()
+        topic_name = self._topic_for_publish(params)
+        defer_ms = 0
+        raw_defer = _first(params, "defer")
+        if raw_defer is not None:
+            try:
+                defer_ms = _go_parse_int64(raw_defer)
+            except ValueError:
+                raise HttpError(400, "INVALID_DEFER") from None
+            # Go multiplies into an int64 Duration (wrapping) before the range check.
+            if not 0 <= to_int64(defer_ms * 1_000_000) <= self.options.max_req_timeout * 1e9:
+                raise HttpError(400, "INVALID_DEFER")
+        return self._publish(topic_name, [body], defer_ms)
+
+    async def mpub(self) -> Response:
+        limit = self.options.max_body_size
+        if (request.content_length or 0) > limit:
+            raise HttpError(413, "BODY_TOO_BIG")
+        params = _Request.params()
+        topic_name = self._topic_for_publish(params)
+        binary_value = _first(params, "binary")
+        # Text is the default; an unrecognised value means binary (nsqd keeps that quirk).
+        binary = binary_value is not None and BOOL_PARAMS.get(binary_value, True)
+        body = await _Request.body(limit)
+        if body is None:
+            raise HttpError(413, "BODY_TOO_BIG")
+        if binary:
+            try:
+                bodies = list(parse_binary_mpub(body, self.server.limits))
+            except ProtocolError as error:
+                raise HttpError(413, error.code[2:]) from None
+        else:
+            bodies = []
+            for line in body.split(b"\n"):
+                if len(line) > self.options.max_msg_size:
+                    raise HttpError(413, "MSG_TOO_BIG")
+                if line:  # empty lines are skipped silently, as in nsqd
+                    bodies.append(line)
+        return self._publish(topic_name, bodies)
+
+    async def stats(self) -> Response:
+        params = _Request.params()
+        include_clients = BOOL_PARAMS.get(_first(params, "include_clients") or "", True)
+        include_mem = BOOL_PARAMS.get(_first(params, "include_mem") or "", True)
+        server = self.server
+        topics, producers = collect_stats(
+            server.graph.topics,
+            server.clients.values(),
+            topic=_first(params, "topic") or "",
+            channel=_first(params, "channel") or "",
+            include_clients=include_clients,
+        )
+        document = stats_document(server.health, server.start_time, topics, producers, include_mem)
+        if _first(params, "format") == "json":
+            return respond_v1(document)
+        return respond_v1(render_text_stats(document, server.start_time))
+
+    async def topic_create(self) -> Response:
+        self.server.graph.get_topic(self._topic_for_publish(_Request.params()))
+        return respond_v1(None)
+
+    def _existing_topic(self, *, validate: bool) -> Any:
+        name = _first(_Request.params(), "topic")
+        if name is None:
+            raise HttpError(400, "MISSING_ARG_TOPIC")
+        if validate and not is_valid_topic_name(name):
+            raise HttpError(400, "INVALID_TOPIC")
+        topic = self.server.graph.topics.get(name)
+        if topic is None:
+            raise HttpError(404, "TOPIC_NOT_FOUND")
+        return topic
+
+    async def topic_delete(self) -> Response:
+        topic = self._existing_topic(validate=False)  # nsqd does not validate the name here
+        self.server.graph.delete_topic(topic.name)
+        return respond_v1(None)
+
+    async def topic_empty(self) -> Response:
+        self._existing_topic(validate=True).empty()
+        return respond_v1(None)
+
+    async def topic_pause(self, pause: bool) -> Response:
+        topic = self._existing_topic(validate=False)
+        if pause:
+            topic.pause()
+        else:
+            topic.unpause()
+            self.server.storage.commit(keep_failed=True)  # the backlog moved to channels
+        self.server.storage.metadata_changed()
+        return respond_v1(None)
+
+    async def channel_create(self) -> Response:
+        topic, name = self._topic_and_channel(_Request.params())
+        topic.get_channel(name)
+        self.server.storage.commit(keep_failed=True)  # a first channel receives the backlog
+        return respond_v1(None)
+
+    def _existing_channel(self) -> Any:
+        topic, name = self._topic_and_channel(_Request.params())
+        channel = topic.channels.get(name)
+        if channel is None:
+            raise HttpError(404, "CHANNEL_NOT_FOUND")
+        return channel
+
+    async def channel_delete(self) -> Response:
+        channel = self._existing_channel()
+        self.server.graph.delete_channel(channel.topic_name, channel.name)
+        return respond_v1(None)
+
+    async def channel_empty(self) -> Response:
+        self._existing_channel().empty()
+        return respond_v1(None)
+
+    async def channel_pause(self, pause: bool) -> Response:
+        channel = self._existing_channel()
+        if pause:
+            channel.pause()
+        else:
+            channel.unpause()
+        self.server.storage.metadata_changed()
+        return respond_v1(None)
+
+    async def config(self, opt: str) -> Response:
+        if request.method == "PUT":
+            body = await _Request.body(self.options.max_msg_size)
+            if not body:
+                raise HttpError(413, "INVALID_VALUE")
+            self.server.set_config(opt, body)
+        value = self.server.config_value(opt)
+        if value is None:
+            raise HttpError(400, "INVALID_OPTION")
+        return respond_v1(value)
+
+    async def free_memory(self) -> Response:
+        gc.collect()  # the Python counterpart of Go's debug.FreeOSMemory
+        return _respond(200, b"", None, v1=False)
 
 
 def create_app(server: BrokerServer) -> QuartTrio:
     """Build the quart-trio app serving ``server``'s HTTP API."""
     app = QuartTrio("trinsq.broker")
+    app.config["MAX_CONTENT_LENGTH"] = None  # the handlers apply nsqd's own limits
+    api = BrokerHttpApi(server)
+    routes: list[tuple[str, str, Callable[..., Awaitable[Response]]]] = [
+        ("/ping", "GET", api.ping),
+        ("/info", "GET", api.info),
+        ("/pub", "POST", api.pub),
+        ("/mpub", "POST", api.mpub),
+        ("/stats", "GET", api.stats),
+        ("/topic/create", "POST", api.topic_create),
+        ("/topic/delete", "POST", api.topic_delete),
+        ("/topic/empty", "POST", api.topic_empty),
+        ("/topic/pause", "POST", partial(api.topic_pause, True)),
+        ("/topic/unpause", "POST", partial(api.topic_pause, False)),
+        ("/channel/create", "POST", api.channel_create),
+        ("/channel/delete", "POST", api.channel_delete),
+        ("/channel/empty", "POST", api.channel_empty),
+        ("/channel/pause", "POST", partial(api.channel_pause, True)),
+        ("/channel/unpause", "POST", partial(api.channel_pause, False)),
+        ("/debug/freememory", "POST", api.free_memory),
+    ]
+    for path, method, handler in routes:
+        app.add_url_rule(path, path, handler, methods=[method])
+    app.add_url_rule("/config/<opt>", "config", api.config, methods=["GET", "PUT"])
 
-    @app.get("/ping")
-    async def ping() -> Response:
-        # nsqd answers in plain text, without the X-NSQ-Content-Type header; "NOK - <error>"
-        # with 500 while the last disk write failed (nsqd's only unhealthy state).
-        error = server.storage.health_error
-        if error is not None:
-            return Response(f"NOK - {error}", status=500, content_type="text/plain; charset=utf-8")
-        return Response("OK", status=200, content_type="text/plain; charset=utf-8")
+    @app.errorhandler(HttpError)
+    async def api_error(error: HttpError) -> Response:
+        return respond_error(error)
+
+    @app.errorhandler(HTTPException)
+    async def routing_error(error: HTTPException) -> Response:
+        # httprouter's answers: 404 NOT_FOUND, 405 METHOD_NOT_ALLOWED (with Allow).
+        status = error.code or 500
+        text = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "INTERNAL_ERROR")
+        response = respond_error(HttpError(status, text))
+        allowed = getattr(error, "valid_methods", None)
+        if allowed:
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
+
+    @app.errorhandler(Exception)
+    async def internal_error(error: Exception) -> Response:
+        log.exception("HTTP: error handling %s %s", request.method, request.path)
+        return respond_error(HttpError(500, "INTERNAL_ERROR"))
 
     return app
 
@@ -66,5 +397,5 @@ async def serve_http(
         )
         # hypercorn reports e.g. "http://127.0.0.1:4151"
         host, port = split_host_port(binds[0].partition("://")[2])
-        logging.getLogger("trinsq.broker").info("HTTP: listening on %s:%d", host, port)
+        log.info("HTTP: listening on %s:%d", host, port)
         task_status.started((host, port))

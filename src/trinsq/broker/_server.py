@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import socket
 import time
 from functools import partial
 from typing import Final
@@ -20,11 +21,13 @@ import trio.lowlevel
 from .._version import NSQ_COMPAT_VERSION
 from ..protocol import ClientSettings, Limits, ServerFeatures, V2ServerConnection
 from ._client import Client
+from ._config_api import apply_config, config_value
 from ._connection import ClientConnection
 from ._graph import TopicGraph
 from ._http import serve_http
 from ._metadata import encode_metadata, write_metadata
 from ._options import BrokerOptions, split_host_port
+from ._stats import InfoDocument
 from ._storage import Storage
 from ._timers import DeadlineScheduler
 from ._topic import Topic
@@ -103,6 +106,46 @@ class BrokerServer:
             output_buffer_timeout_ms=_ms(options.output_buffer_timeout),
             msg_timeout_ms=_ms(options.msg_timeout),
         )
+
+    @property
+    def health(self) -> str:
+        """nsqd's health text: "OK", or "NOK - <error>" while the last disk write failed."""
+        error = self.storage.health_error
+        return "OK" if error is None else f"NOK - {error}"
+
+    def info(self) -> InfoDocument:
+        options = self.options
+        addresses = self.addresses
+        return InfoDocument(
+            version=NSQ_COMPAT_VERSION,
+            broadcast_address=options.broadcast_address,
+            hostname=socket.gethostname(),
+            http_port=addresses.http[1] if addresses and addresses.http else -1,
+            tcp_port=addresses.tcp[1] if addresses else -1,
+            start_time=int(self.start_time),
+            max_heartbeat_interval=round(options.max_heartbeat_interval * 1e9),
+            max_output_buffer_size=options.max_output_buffer_size,
+            max_output_buffer_timeout=round(options.max_output_buffer_timeout * 1e9),
+            max_deflate_level=options.max_deflate_level,
+        )
+
+    def config_value(self, opt: str) -> object | None:
+        return config_value(self.options, opt)
+
+    def set_config(self, opt: str, body: bytes) -> None:
+        """PUT /config/<opt>.
+
+        Raises:
+            HttpError: 400 INVALID_OPTION or INVALID_VALUE, as nsqd answers.
+        """
+        from ._http import HttpError  # the HTTP module imports this one
+
+        try:
+            ok = apply_config(self.options, opt, body)
+        except KeyError:
+            raise HttpError(400, "INVALID_OPTION") from None
+        if not ok:
+            raise HttpError(400, "INVALID_VALUE")
 
     def metadata_bytes(self) -> bytes:
         """nsqd.dat as it should read now."""

@@ -50,6 +50,8 @@ from ._names import (
     is_valid_name_bytes,
     is_valid_topic_name,
 )
+from ._query import QueryError as QueryError
+from ._query import parse_go_query as parse_go_query
 from ._v2 import (
     CLOSED,
     MAGIC_V2,
@@ -59,6 +61,7 @@ from ._v2 import (
     NeedData,
     StreamClosed,
     V2ServerConnection,
+    parse_binary_mpub,
 )
 
 __all__ = [
@@ -91,6 +94,7 @@ __all__ = [
     "Nop",
     "ProtocolError",
     "Publish",
+    "QueryError",
     "Ready",
     "Requeue",
     "ServerFeatures",
@@ -110,5 +114,7 @@ __all__ = [
     "is_valid_topic_name",
     "negotiate_identify",
     "parse_base10",
+    "parse_binary_mpub",
+    "parse_go_query",
     "parse_identify",
 ]

@@ -43,6 +43,7 @@ __all__ = [
     "NeedData",
     "StreamClosed",
     "V2ServerConnection",
+    "parse_binary_mpub",
 ]
 
 MAGIC_V2: Final = b"  V2"
@@ -115,6 +116,67 @@ def _whole_ms(nanoseconds: int) -> int:
 def _text(raw: bytes) -> str:
     """Go's %s of a byte slice: the bytes as they are (kept exact via surrogateescape)."""
     return raw.decode("utf-8", "surrogateescape")
+
+
+def _mpub_messages(
+    limits: Limits, body_size: int | None
+) -> Generator[_Read, bytes, tuple[bytes, ...]]:
+    """nsqd's readMPUB: ``[int32 count]([int32 size][bytes])*`` with its checks and texts.
+
+    With a ``body_size`` (TCP MPUB) the messages must fill it exactly: nsqd never checks that,
+    but it makes the announced size really bound what one MPUB can make us buffer. Without one
+    (HTTP /mpub?binary=true) bytes after the last message are ignored, as nsqd ignores them.
+    """
+    count = _int32((yield (4, "E_BAD_BODY", "MPUB failed to read message count")))
+    if count <= 0 or count > (limits.max_body_size - 4) // 5:
+        raise ProtocolError("E_BAD_BODY", f"MPUB invalid message count {count}")
+    remaining = None if body_size is None else body_size - 4
+    bodies: list[bytes] = []
+    for index in range(count):
+        size = _int32(
+            (yield (4, "E_BAD_MESSAGE", f"MPUB failed to read message({index}) body size"))
+        )
+        if size <= 0:
+            raise ProtocolError("E_BAD_MESSAGE", f"MPUB invalid message({index}) body size {size}")
+        if size > limits.max_msg_size:
+            raise ProtocolError(
+                "E_BAD_MESSAGE", f"MPUB message too big {size} > {limits.max_msg_size}"
+            )
+        if remaining is not None:
+            remaining -= 4 + size
+            if remaining < 0:
+                raise ProtocolError(
+                    "E_BAD_BODY", f"MPUB message({index}) overruns body size {body_size}"
+                )
+        bodies.append((yield (size, "E_BAD_MESSAGE", "MPUB failed to read message body")))
+    if remaining:
+        raise ProtocolError(
+            "E_BAD_BODY", f"MPUB body size {body_size} has {remaining} bytes after messages"
+        )
+    return tuple(bodies)
+
+
+def parse_binary_mpub(data: bytes, limits: Limits) -> tuple[bytes, ...]:
+    """The messages of an HTTP ``/mpub?binary=true`` body (the TCP MPUB body without its
+    outer size).
+
+    Raises:
+        ProtocolError: nsqd's MPUB error; the HTTP API answers 413 with its code minus "E_".
+    """
+    reader = _mpub_messages(limits, None)
+    want = next(reader)
+    position = 0
+    while True:
+        size, code, text = want
+        if len(data) - position < size:
+            raise ProtocolError(code, text)
+        chunk = data[position : position + size]
+        position += size
+        try:
+            want = reader.send(chunk)
+        except StopIteration as done:
+            bodies: tuple[bytes, ...] = done.value
+            return bodies
 
 
 class V2ServerConnection:
@@ -391,36 +453,8 @@ class V2ServerConnection:
             raise ProtocolError(
                 "E_BAD_BODY", f"MPUB body too big {body_size} > {limits.max_body_size}"
             )
-        count = _int32((yield (4, "E_BAD_BODY", "MPUB failed to read message count")))
-        if count <= 0 or count > (limits.max_body_size - 4) // 5:
-            raise ProtocolError("E_BAD_BODY", f"MPUB invalid message count {count}")
-        # nsqd never checks that the messages fill body_size; we do, so the announced size
-        # really bounds what one MPUB can make us buffer.
-        remaining = body_size - 4
-        bodies: list[bytes] = []
-        for index in range(count):
-            size = _int32(
-                (yield (4, "E_BAD_MESSAGE", f"MPUB failed to read message({index}) body size"))
-            )
-            if size <= 0:
-                raise ProtocolError(
-                    "E_BAD_MESSAGE", f"MPUB invalid message({index}) body size {size}"
-                )
-            if size > limits.max_msg_size:
-                raise ProtocolError(
-                    "E_BAD_MESSAGE", f"MPUB message too big {size} > {limits.max_msg_size}"
-                )
-            remaining -= 4 + size
-            if remaining < 0:
-                raise ProtocolError(
-                    "E_BAD_BODY", f"MPUB message({index}) overruns body size {body_size}"
-                )
-            bodies.append((yield (size, "E_BAD_MESSAGE", "MPUB failed to read message body")))
-        if remaining:
-            raise ProtocolError(
-                "E_BAD_BODY", f"MPUB body size {body_size} has {remaining} bytes after messages"
-            )
-        return MultiPublish(topic, tuple(bodies))
+        bodies = yield from _mpub_messages(limits, body_size)
+        return MultiPublish(topic, bodies)
 
     def _rdy(self, params: list[bytes]) -> Command:
         if self.state == ClientState.CLOSING:
