@@ -419,3 +419,12 @@ async def test_idle_keep_alive_client_does_not_hold_shutdown() -> None:
             # The connection stays open and idle in httpx's pool.
             stopping = trio.current_time()
         assert trio.current_time() - stopping < 2.5
+
+
+async def test_nsq_accept_header_gets_the_same_v1_response(http: httpx.AsyncClient) -> None:
+    # go-nsq, nsqadmin and gnsq send this; nsqd 1.x answers in its V1 format either way.
+    plain = await http.get("/info")
+    negotiated = await http.get("/info", headers={"Accept": "application/vnd.nsq; version=1.0"})
+    assert negotiated.status_code == plain.status_code == 200
+    assert negotiated.headers["x-nsq-content-type"] == V1
+    assert negotiated.json().keys() == plain.json().keys()
