@@ -36,8 +36,10 @@ __all__ = ["BoundAddresses", "BrokerServer", "serve_broker"]
 
 log = logging.getLogger("trinsq.broker")
 
-# How long shutdown waits for HTTP requests in progress before cutting them off.
-HTTP_GRACEFUL_TIMEOUT: Final = 1.0
+# How long shutdown waits for HTTP requests in progress before cutting them off. hypercorn
+# only notices that a keep-alive connection is idle once the client sends again, so an idle
+# client holds shutdown for all of this; nsqd does not wait for HTTP requests at all.
+HTTP_GRACEFUL_TIMEOUT: Final = 0.25
 
 
 @attrs.frozen
