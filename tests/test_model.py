@@ -339,3 +339,13 @@ def test_sampling_keeps_a_share_and_drops_the_rest(
     assert [m.body for m in taken] == [b"a", b"c", b"e"]
     assert channel.depth == 0
     assert set(channel.in_flight) == {m.id for m in taken}
+
+
+def test_deferred_publish_is_deferred_on_every_channel(
+    clock: FakeClock, scheduler: FakeScheduler
+) -> None:
+    graph = make_graph(clock, scheduler)
+    topic = graph.get_topic("t")
+    channels = [topic.get_channel(name) for name in ("a", "b", "c")]
+    graph.publish(topic, [b"later"], defer_ms=5000)
+    assert [(len(c.deferred), c.depth) for c in channels] == [(1, 0), (1, 0), (1, 0)]

@@ -79,11 +79,12 @@ class Topic:
                 self._spill(message)
 
     def _fan_out(self, messages: list[Message]) -> None:
-        first = True
-        for channel in list(self.channels.values()):
-            copies = messages if first else [message.copy_for_channel() for message in messages]
-            first = False
-            channel.put_messages(copies)
+        channels = list(self.channels.values())
+        # Copy before any channel sees the messages: a channel changes its own copy (a
+        # deferred one has its delay consumed), and the others must get them untouched.
+        copies = [[message.copy_for_channel() for message in messages] for _ in channels[1:]]
+        for channel, batch in zip(channels, [messages, *copies], strict=True):
+            channel.put_messages(batch)
 
     @property
     def has_backlog(self) -> bool:
