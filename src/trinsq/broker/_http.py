@@ -31,6 +31,9 @@ from ..protocol import (
 )
 from ..protocol._gofmt import to_int64
 from ._jsonedge import go_json
+from ._metrics import CONTENT_TYPE as METRICS_TYPE
+from ._metrics import render_metrics
+from ._openapi import openapi_document
 from ._options import split_host_port
 from ._stats import collect_stats, stats_document
 from ._statstext import render_text_stats
@@ -320,6 +323,14 @@ class BrokerHttpApi:
         gc.collect()  # the Python counterpart of Go's debug.FreeOSMemory
         return _respond(200, b"", None, v1=False)
 
+    # trinsq's own endpoints, not nsqd's: no X-NSQ-Content-Type
+
+    async def metrics(self) -> Response:
+        return _respond(200, render_metrics(self.server).encode(), METRICS_TYPE, v1=False)
+
+    async def openapi(self) -> Response:
+        return _respond(200, go_json(openapi_document(self.options)), JSON_TYPE, v1=False)
+
 
 def create_app(server: BrokerServer) -> QuartTrio:
     """Build the quart-trio app serving ``server``'s HTTP API."""
@@ -343,10 +354,21 @@ def create_app(server: BrokerServer) -> QuartTrio:
         ("/channel/pause", "POST", partial(api.channel_pause, True)),
         ("/channel/unpause", "POST", partial(api.channel_pause, False)),
         ("/debug/freememory", "POST", api.free_memory),
+        ("/metrics", "GET", api.metrics),
+        ("/openapi.json", "GET", api.openapi),
     ]
     for path, method, handler in routes:
         app.add_url_rule(path, path, handler, methods=[method])
     app.add_url_rule("/config/<opt>", "config", api.config, methods=["GET", "PUT"])
+
+    @app.after_request
+    async def drain_body(response: Response) -> Response:
+        # Read (and drop) what the handler left of the body before answering: once the answer
+        # is out hypercorn keeps queueing the rest to the app, nobody takes it, and the
+        # connection stalls, so the client's next request on it would never be answered.
+        async for _ in request.body:
+            pass
+        return response
 
     @app.errorhandler(HttpError)
     async def api_error(error: HttpError) -> Response:

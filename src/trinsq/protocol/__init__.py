@@ -45,6 +45,8 @@ from ._identify import (
 )
 from ._names import (
     EPHEMERAL_SUFFIX,
+    MAX_NAME_LENGTH,
+    NAME_PATTERN,
     is_ephemeral,
     is_valid_channel_name,
     is_valid_name_bytes,
@@ -70,7 +72,9 @@ __all__ = [
     "EPHEMERAL_SUFFIX",
     "HEARTBEAT_FRAME",
     "MAGIC_V2",
+    "MAX_NAME_LENGTH",
     "MESSAGE_HEADER_SIZE",
+    "NAME_PATTERN",
     "NEED_DATA",
     "NON_FATAL_CODES",
     "OK_FRAME",

@@ -7,6 +7,8 @@ from typing import Final
 
 __all__ = [
     "EPHEMERAL_SUFFIX",
+    "MAX_NAME_LENGTH",
+    "NAME_PATTERN",
     "is_ephemeral",
     "is_valid_channel_name",
     "is_valid_name_bytes",
@@ -15,7 +17,9 @@ __all__ = [
 
 EPHEMERAL_SUFFIX: Final = "#ephemeral"
 MAX_NAME_LENGTH: Final = 64
-_NAME_RE: Final = re.compile(rb"[.a-zA-Z0-9_-]+(?:#ephemeral)?")
+# The rule as a pattern, for documents that state it (the OpenAPI schema).
+NAME_PATTERN: Final = r"[.a-zA-Z0-9_-]+(?:#ephemeral)?"
+_NAME_RE: Final = re.compile(NAME_PATTERN.encode())
 
 
 def is_valid_name_bytes(raw: bytes) -> bool:
