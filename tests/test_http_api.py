@@ -428,3 +428,20 @@ async def test_nsq_accept_header_gets_the_same_v1_response(http: httpx.AsyncClie
     assert negotiated.status_code == plain.status_code == 200
     assert negotiated.headers["x-nsq-content-type"] == V1
     assert negotiated.json().keys() == plain.json().keys()
+
+
+async def test_mpub_with_defer_waits(
+    http: httpx.AsyncClient, broker: RunningBroker, connect: Connect
+) -> None:
+    # nsq.io documents defer for /mpub; nsqd 1.3.0 ignores it, trinsq honours it.
+    consumer = await connect(broker)
+    await consumer.subscribe("mlater", "c", rdy=5)
+    sent = trio.current_time()
+    assert (await http.post("/mpub?topic=mlater&defer=600", content=b"a\nb")).text == "OK"
+    binary = struct.pack(">i", 1) + struct.pack(">i", 1) + b"c"
+    assert (await http.post("/mpub?topic=mlater&binary=1&defer=600", content=binary)).text == "OK"
+    bodies = sorted([(await consumer.read_message(timeout=3))[3] for _ in range(3)])
+    assert bodies == [b"a", b"b", b"c"]
+    assert trio.current_time() - sent >= 0.55
+    reply = await http.post("/mpub?topic=mlater&defer=x", content=b"a")
+    assert (reply.status_code, reply.json()) == (400, {"message": "INVALID_DEFER"})

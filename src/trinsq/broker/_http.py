@@ -166,6 +166,20 @@ class BrokerHttpApi:
             raise HttpError(500, "INTERNAL_ERROR")  # the disk write failed (disk full, EIO)
         return respond_v1("OK")
 
+    def _defer_ms(self, params: dict[str, list[str]]) -> int:
+        """The ``defer`` parameter, checked as nsqd's /pub checks it (0 when absent)."""
+        raw = _first(params, "defer")
+        if raw is None:
+            return 0
+        try:
+            defer_ms = _go_parse_int64(raw)
+        except ValueError:
+            raise HttpError(400, "INVALID_DEFER") from None
+        # Go multiplies into an int64 Duration (wrapping) before the range check.
+        if not 0 <= to_int64(defer_ms * 1_000_000) <= self.options.max_req_timeout * 1e9:
+            raise HttpError(400, "INVALID_DEFER")
+        return defer_ms
+
     # -- endpoints -------------------------------------------------------------------------------
 
     async def ping(self) -> Response:
@@ -188,16 +202,7 @@ class BrokerHttpApi:
             raise HttpError(400, "MSG_EMPTY")
         params = _Request.params()
         topic_name = self._topic_for_publish(params)
-        defer_ms = 0
-        raw_defer = _first(params, "defer")
-        if raw_defer is not None:
-            try:
-                defer_ms = _go_parse_int64(raw_defer)
-            except ValueError:
-                raise HttpError(400, "INVALID_DEFER") from None
-            # Go multiplies into an int64 Duration (wrapping) before the range check.
-            if not 0 <= to_int64(defer_ms * 1_000_000) <= self.options.max_req_timeout * 1e9:
-                raise HttpError(400, "INVALID_DEFER")
+        defer_ms = self._defer_ms(params)
         return self._publish(topic_name, [body], defer_ms)
 
     async def mpub(self) -> Response:
@@ -206,6 +211,8 @@ class BrokerHttpApi:
             raise HttpError(413, "BODY_TOO_BIG")
         params = _Request.params()
         topic_name = self._topic_for_publish(params)
+        # nsq.io documents defer for /mpub too; nsqd 1.3.0 ignores it, trinsq honours it.
+        defer_ms = self._defer_ms(params)
         binary_value = _first(params, "binary")
         # Text is the default; an unrecognised value means binary (nsqd keeps that quirk).
         binary = binary_value is not None and BOOL_PARAMS.get(binary_value, True)
@@ -224,7 +231,7 @@ class BrokerHttpApi:
                     raise HttpError(413, "MSG_TOO_BIG")
                 if line:  # empty lines are skipped silently, as in nsqd
                     bodies.append(line)
-        return self._publish(topic_name, bodies)
+        return self._publish(topic_name, bodies, defer_ms)
 
     async def stats(self) -> Response:
         params = _Request.params()

@@ -333,19 +333,17 @@ def _status_paths(models: _ModelSchemas) -> dict[str, Schema]:
 def _publish_paths(options: BrokerOptions) -> dict[str, Schema]:
     # The largest defer the server's check (defer ms * 1e6 <= max-req-timeout in ns) allows.
     max_defer_ms = int(options.max_req_timeout * 1e9) // 1_000_000
+    defer = _query(
+        "defer",
+        {"type": "integer", "minimum": 0, "maximum": max_defer_ms},
+        "Delay delivery by this many milliseconds (up to max-req-timeout)",
+    )
     return {
         "/pub": {
             "post": {
                 "operationId": "pub",
                 "summary": "Publish one message (the body) to a topic, creating the topic",
-                "parameters": [
-                    _TOPIC,
-                    _query(
-                        "defer",
-                        {"type": "integer", "minimum": 0, "maximum": max_defer_ms},
-                        "Delay delivery by this many milliseconds (up to max-req-timeout)",
-                    ),
-                ],
+                "parameters": [_TOPIC, defer],
                 "requestBody": _body(
                     "application/octet-stream",
                     {
@@ -372,9 +370,10 @@ def _publish_paths(options: BrokerOptions) -> dict[str, Schema]:
                 "description": (
                     "Text mode (the default, binary=false or 0): one message per line, empty "
                     "lines skipped. Binary mode (any other binary value): "
-                    "[int32 count]([int32 size][bytes])*, big-endian."
+                    "[int32 count]([int32 size][bytes])*, big-endian. defer is trinsq's: "
+                    "nsqd 1.3.0 ignores it on /mpub."
                 ),
-                "parameters": [_TOPIC, _query("binary", _FLAG, "Binary body format")],
+                "parameters": [_TOPIC, _query("binary", _FLAG, "Binary body format"), defer],
                 # No body (no messages) is fine in text mode.
                 "requestBody": _body(
                     "application/octet-stream",
@@ -384,7 +383,7 @@ def _publish_paths(options: BrokerOptions) -> dict[str, Schema]:
                 "responses": _responses(
                     _ok(_OK_TEXT, links=_TOPIC_LINKS),
                     {
-                        400: _TOPIC_ERRORS,
+                        400: [*_TOPIC_ERRORS, "INVALID_DEFER"],
                         413: ["BODY_TOO_BIG", "MSG_TOO_BIG", "BAD_BODY", "BAD_MESSAGE"],
                         503: ["EXITING"],
                     },
