@@ -15,26 +15,33 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve
 from quart import Response, request
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException
 
+from .._httpapi import (
+    BOOL_PARAMS,
+    JSON_TYPE,
+    TEXT_TYPE,
+    HttpError,
+    first_param,
+    new_app,
+    query_params,
+    read_body,
+    respond,
+    respond_v1,
+    serve_app,
+)
 from ..protocol import (
     ProtocolError,
-    QueryError,
     is_valid_channel_name,
     is_valid_topic_name,
     parse_binary_mpub,
-    parse_go_query,
 )
 from ..protocol._gofmt import to_int64
 from ._jsonedge import go_json
 from ._metrics import CONTENT_TYPE as METRICS_TYPE
 from ._metrics import render_metrics
 from ._openapi import openapi_document
-from ._options import split_host_port
 from ._stats import collect_stats, stats_document
 from ._statstext import render_text_stats
 
@@ -45,70 +52,7 @@ __all__ = ["HttpError", "create_app", "serve_http"]
 
 log = logging.getLogger("trinsq.broker")
 
-JSON_TYPE: Final = "application/json; charset=utf-8"
-TEXT_TYPE: Final = "text/plain; charset=utf-8"
-BOOL_PARAMS: Final = {"true": True, "1": True, "false": False, "0": False}
 _INT64: Final = 1 << 63
-
-
-class HttpError(Exception):
-    """An nsqd API error: status code and the ``message`` text."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(status, message)
-        self.status = status
-        self.message = message
-
-
-def _respond(status: int, body: bytes, content_type: str | None, *, v1: bool = True) -> Response:
-    response = Response(body, status=status)
-    if content_type is None:
-        del response.headers["Content-Type"]  # Go sets none for an empty body
-    else:
-        response.headers["Content-Type"] = content_type
-    if v1:
-        response.headers["X-NSQ-Content-Type"] = "nsq; version=1.0"
-    return response
-
-
-def respond_v1(data: Any) -> Response:
-    """nsqd's RespondV1 for a 200: raw string, empty for None, otherwise JSON."""
-    if data is None:
-        return _respond(200, b"", None)
-    if isinstance(data, str | bytes):
-        raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-        return _respond(200, raw, TEXT_TYPE)  # what Go's content sniffing says for text
-    return _respond(200, go_json(data), JSON_TYPE)
-
-
-def respond_error(error: HttpError) -> Response:
-    return _respond(error.status, go_json({"message": error.message}), JSON_TYPE)
-
-
-class _Request:
-    """The parts of the current request the handlers read."""
-
-    @staticmethod
-    def params() -> dict[str, list[str]]:
-        try:
-            return parse_go_query(request.query_string)
-        except QueryError:
-            raise HttpError(400, "INVALID_REQUEST") from None
-
-    @staticmethod
-    async def body(limit: int) -> bytes | None:
-        """The body, or None once it is longer than ``limit`` (reading stops there)."""
-        data = bytearray()
-        async for chunk in request.body:
-            data += chunk
-            if len(data) > limit:
-                return None
-        return bytes(data)
-
-
-def _first(params: dict[str, list[str]], key: str) -> str | None:
-    values = params.get(key)
-    return values[0] if values else None
 
 
 def _go_parse_int64(text: str) -> int:
@@ -133,7 +77,7 @@ class BrokerHttpApi:
 
     def _topic_for_publish(self, params: dict[str, list[str]]) -> str:
         """getTopicFromQuery: the topic name (the topic is then created if missing)."""
-        name = _first(params, "topic")
+        name = first_param(params, "topic")
         if name is None:
             raise HttpError(400, "MISSING_ARG_TOPIC")
         if not is_valid_topic_name(name):
@@ -142,12 +86,12 @@ class BrokerHttpApi:
 
     def _topic_and_channel(self, params: dict[str, list[str]]) -> tuple[Any, str]:
         """getExistingTopicFromQuery with nsqd's GetTopicChannelArgs texts."""
-        topic_name = _first(params, "topic")
+        topic_name = first_param(params, "topic")
         if topic_name is None:
             raise HttpError(400, "MISSING_ARG_TOPIC")
         if not is_valid_topic_name(topic_name):
             raise HttpError(400, "INVALID_ARG_TOPIC")
-        channel_name = _first(params, "channel")
+        channel_name = first_param(params, "channel")
         if channel_name is None:
             raise HttpError(400, "MISSING_ARG_CHANNEL")
         if not is_valid_channel_name(channel_name):
@@ -168,7 +112,7 @@ class BrokerHttpApi:
 
     def _defer_ms(self, params: dict[str, list[str]]) -> int:
         """The ``defer`` parameter, checked as nsqd's /pub checks it (0 when absent)."""
-        raw = _first(params, "defer")
+        raw = first_param(params, "defer")
         if raw is None:
             return 0
         try:
@@ -185,8 +129,8 @@ class BrokerHttpApi:
     async def ping(self) -> Response:
         error = self.server.storage.health_error
         if error is not None:
-            return _respond(500, f"NOK - {error}".encode(), TEXT_TYPE, v1=False)
-        return _respond(200, b"OK", TEXT_TYPE, v1=False)
+            return respond(500, f"NOK - {error}".encode(), TEXT_TYPE, v1=False)
+        return respond(200, b"OK", TEXT_TYPE, v1=False)
 
     async def info(self) -> Response:
         return respond_v1(self.server.info())
@@ -195,12 +139,12 @@ class BrokerHttpApi:
         limit = self.options.max_msg_size
         if (request.content_length or 0) > limit:
             raise HttpError(413, "MSG_TOO_BIG")
-        body = await _Request.body(limit)
+        body = await read_body(limit)
         if body is None:
             raise HttpError(413, "MSG_TOO_BIG")
         if not body:
             raise HttpError(400, "MSG_EMPTY")
-        params = _Request.params()
+        params = query_params()
         topic_name = self._topic_for_publish(params)
         defer_ms = self._defer_ms(params)
         return self._publish(topic_name, [body], defer_ms)
@@ -209,14 +153,14 @@ class BrokerHttpApi:
         limit = self.options.max_body_size
         if (request.content_length or 0) > limit:
             raise HttpError(413, "BODY_TOO_BIG")
-        params = _Request.params()
+        params = query_params()
         topic_name = self._topic_for_publish(params)
         # nsq.io documents defer for /mpub too; nsqd 1.3.0 ignores it, trinsq honours it.
         defer_ms = self._defer_ms(params)
-        binary_value = _first(params, "binary")
+        binary_value = first_param(params, "binary")
         # Text is the default; an unrecognised value means binary (nsqd keeps that quirk).
         binary = binary_value is not None and BOOL_PARAMS.get(binary_value, True)
-        body = await _Request.body(limit)
+        body = await read_body(limit)
         if body is None:
             raise HttpError(413, "BODY_TOO_BIG")
         if binary:
@@ -234,28 +178,28 @@ class BrokerHttpApi:
         return self._publish(topic_name, bodies, defer_ms)
 
     async def stats(self) -> Response:
-        params = _Request.params()
-        include_clients = BOOL_PARAMS.get(_first(params, "include_clients") or "", True)
-        include_mem = BOOL_PARAMS.get(_first(params, "include_mem") or "", True)
+        params = query_params()
+        include_clients = BOOL_PARAMS.get(first_param(params, "include_clients") or "", True)
+        include_mem = BOOL_PARAMS.get(first_param(params, "include_mem") or "", True)
         server = self.server
         topics, producers = collect_stats(
             server.graph.topics,
             server.clients.values(),
-            topic=_first(params, "topic") or "",
-            channel=_first(params, "channel") or "",
+            topic=first_param(params, "topic") or "",
+            channel=first_param(params, "channel") or "",
             include_clients=include_clients,
         )
         document = stats_document(server.health, server.start_time, topics, producers, include_mem)
-        if _first(params, "format") == "json":
+        if first_param(params, "format") == "json":
             return respond_v1(document)
         return respond_v1(render_text_stats(document, server.start_time))
 
     async def topic_create(self) -> Response:
-        self.server.graph.get_topic(self._topic_for_publish(_Request.params()))
+        self.server.graph.get_topic(self._topic_for_publish(query_params()))
         return respond_v1(None)
 
     def _existing_topic(self, *, validate: bool) -> Any:
-        name = _first(_Request.params(), "topic")
+        name = first_param(query_params(), "topic")
         if name is None:
             raise HttpError(400, "MISSING_ARG_TOPIC")
         if validate and not is_valid_topic_name(name):
@@ -285,13 +229,13 @@ class BrokerHttpApi:
         return respond_v1(None)
 
     async def channel_create(self) -> Response:
-        topic, name = self._topic_and_channel(_Request.params())
+        topic, name = self._topic_and_channel(query_params())
         topic.get_channel(name)
         self.server.storage.commit(keep_failed=True)  # a first channel receives the backlog
         return respond_v1(None)
 
     def _existing_channel(self) -> Any:
-        topic, name = self._topic_and_channel(_Request.params())
+        topic, name = self._topic_and_channel(query_params())
         channel = topic.channels.get(name)
         if channel is None:
             raise HttpError(404, "CHANNEL_NOT_FOUND")
@@ -317,7 +261,7 @@ class BrokerHttpApi:
 
     async def config(self, opt: str) -> Response:
         if request.method == "PUT":
-            body = await _Request.body(self.options.max_msg_size)
+            body = await read_body(self.options.max_msg_size)
             if not body:
                 raise HttpError(413, "INVALID_VALUE")
             self.server.set_config(opt, body)
@@ -328,21 +272,20 @@ class BrokerHttpApi:
 
     async def free_memory(self) -> Response:
         gc.collect()  # the Python counterpart of Go's debug.FreeOSMemory
-        return _respond(200, b"", None, v1=False)
+        return respond(200, b"", None, v1=False)
 
     # trinsq's own endpoints, not nsqd's: no X-NSQ-Content-Type
 
     async def metrics(self) -> Response:
-        return _respond(200, render_metrics(self.server).encode(), METRICS_TYPE, v1=False)
+        return respond(200, render_metrics(self.server).encode(), METRICS_TYPE, v1=False)
 
     async def openapi(self) -> Response:
-        return _respond(200, go_json(openapi_document(self.options)), JSON_TYPE, v1=False)
+        return respond(200, go_json(openapi_document(self.options)), JSON_TYPE, v1=False)
 
 
 def create_app(server: BrokerServer) -> QuartTrio:
     """Build the quart-trio app serving ``server``'s HTTP API."""
-    app = QuartTrio("trinsq.broker")
-    app.config["MAX_CONTENT_LENGTH"] = None  # the handlers apply nsqd's own limits
+    app = new_app("trinsq.broker", log)
     api = BrokerHttpApi(server)
     routes: list[tuple[str, str, Callable[..., Awaitable[Response]]]] = [
         ("/ping", "GET", api.ping),
@@ -367,36 +310,6 @@ def create_app(server: BrokerServer) -> QuartTrio:
     for path, method, handler in routes:
         app.add_url_rule(path, path, handler, methods=[method])
     app.add_url_rule("/config/<opt>", "config", api.config, methods=["GET", "PUT"])
-
-    @app.after_request
-    async def drain_body(response: Response) -> Response:
-        # Read (and drop) what the handler left of the body before answering: once the answer
-        # is out hypercorn keeps queueing the rest to the app, nobody takes it, and the
-        # connection stalls, so the client's next request on it would never be answered.
-        async for _ in request.body:
-            pass
-        return response
-
-    @app.errorhandler(HttpError)
-    async def api_error(error: HttpError) -> Response:
-        return respond_error(error)
-
-    @app.errorhandler(HTTPException)
-    async def routing_error(error: HTTPException) -> Response:
-        # httprouter's answers: 404 NOT_FOUND, 405 METHOD_NOT_ALLOWED (with Allow).
-        status = error.code or 500
-        text = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "INTERNAL_ERROR")
-        response = respond_error(HttpError(status, text))
-        allowed = getattr(error, "valid_methods", None)
-        if allowed:
-            response.headers["Allow"] = ", ".join(sorted(allowed))
-        return response
-
-    @app.errorhandler(Exception)
-    async def internal_error(error: Exception) -> Response:
-        log.exception("HTTP: error handling %s %s", request.method, request.path)
-        return respond_error(HttpError(500, "INTERNAL_ERROR"))
-
     return app
 
 
@@ -408,23 +321,15 @@ async def serve_http(
     graceful_timeout: float,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the HTTP API on ``address`` until ``shutdown_trigger`` returns.
+    """Serve the broker's HTTP API on ``address`` until ``shutdown_trigger`` returns.
 
     Reports the bound ``(host, port)`` through ``task_status``.
     """
-    split_host_port(address, "http_address")
-    config = Config()
-    config.bind = [address]
-    config.graceful_timeout = graceful_timeout
-    config.include_server_header = False
-    config.accesslog = None
-    config.errorlog = logging.getLogger("trinsq.http")
-    app = create_app(server)
-    async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(
-            partial(serve, app, config, shutdown_trigger=shutdown_trigger)
-        )
-        # hypercorn reports e.g. "http://127.0.0.1:4151"
-        host, port = split_host_port(binds[0].partition("://")[2])
-        log.info("HTTP: listening on %s:%d", host, port)
-        task_status.started((host, port))
+    await serve_app(
+        create_app(server),
+        address,
+        log,
+        shutdown_trigger=shutdown_trigger,
+        graceful_timeout=graceful_timeout,
+        task_status=task_status,
+    )

@@ -1,57 +1,12 @@
-"""JSON at the HTTP edge: one cattrs converter for every model, and Go's encoding rules.
-
-nsqd's JSON comes from Go's encoding/json: compact, keys in struct order, ``omitempty`` on a
-few fields, and ``<``, ``>``, ``&``, U+2028 and U+2029 escaped inside strings.
-"""
+"""The broker's models on the shared JSON converter: nsqd's omitempty fields."""
 
 from __future__ import annotations
 
-import json
-from typing import Any, Final
-
-import attrs
-import cattrs
-
+from .._json import converter, go_json, omit_when_empty
 from ._stats import ClientStats, StatsDocument
 
+# Import the converter from here, not from trinsq._json, so these hooks are registered first.
 __all__ = ["converter", "go_json"]
 
-converter: Final = cattrs.Converter()
-
-
-def _omitempty(cls: type[Any], *names: str) -> None:
-    """Unstructure ``cls`` in field order, leaving out ``names`` while they hold their default
-    (Go's omitempty keeps struct order; cattrs' omit_if_default would move them last)."""
-    fields = attrs.fields(cls)
-    omit: dict[str, Any] = {}
-    for field in fields:
-        if field.name in names:
-            factory = getattr(field.default, "factory", None)
-            omit[field.name] = factory() if callable(factory) else field.default
-
-    def unstructure(value: Any) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for field in fields:
-            item = getattr(value, field.name)
-            if field.name in omit and item == omit[field.name]:
-                continue
-            result[field.name] = converter.unstructure(item)
-        return result
-
-    converter.register_unstructure_hook(cls, unstructure)
-
-
-_omitempty(ClientStats, "authed", "auth_identity", "auth_identity_url", "pub_counts")
-_omitempty(StatsDocument, "memory")
-
-_GO_ESCAPES: Final = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-)
-
-
-def go_json(value: Any) -> bytes:
-    """Encode a model (or plain data) as Go's json.Marshal would."""
-    data = converter.unstructure(value)
-    # Those characters can only occur inside strings in JSON text, so a plain translate is safe.
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False).translate(_GO_ESCAPES)
-    return text.encode("utf-8", "surrogateescape")
+omit_when_empty(ClientStats, "authed", "auth_identity", "auth_identity_url", "pub_counts")
+omit_when_empty(StatsDocument, "memory")

@@ -1,0 +1,167 @@
+"""HTTP plumbing shared by the broker's and the registry's APIs (nsq's internal/http_api).
+
+Responses follow ``RespondV1``: an ``X-NSQ-Content-Type`` header, strings written raw, other
+values as Go-style JSON, errors as ``{"message": "<TEXT>"}``; unknown paths 404 NOT_FOUND,
+wrong methods 405 METHOD_NOT_ALLOWED (httprouter). Parameters come from the query string
+only, parsed by Go's rules. Apps are served by hypercorn inside the caller's trio run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, Final
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+from quart import Response, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from ._json import go_json
+from .broker._options import split_host_port
+from .protocol import QueryError, parse_go_query
+
+__all__ = [
+    "BOOL_PARAMS",
+    "JSON_TYPE",
+    "TEXT_TYPE",
+    "HttpError",
+    "first_param",
+    "new_app",
+    "query_params",
+    "read_body",
+    "respond",
+    "respond_error",
+    "respond_v1",
+    "serve_app",
+]
+
+JSON_TYPE: Final = "application/json; charset=utf-8"
+TEXT_TYPE: Final = "text/plain; charset=utf-8"
+BOOL_PARAMS: Final = {"true": True, "1": True, "false": False, "0": False}
+
+
+class HttpError(Exception):
+    """An nsq API error: status code and the ``message`` text."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, message)
+        self.status = status
+        self.message = message
+
+
+def respond(status: int, body: bytes, content_type: str | None, *, v1: bool = True) -> Response:
+    response = Response(body, status=status)
+    if content_type is None:
+        del response.headers["Content-Type"]  # Go sets none for an empty body
+    else:
+        response.headers["Content-Type"] = content_type
+    if v1:
+        response.headers["X-NSQ-Content-Type"] = "nsq; version=1.0"
+    return response
+
+
+def respond_v1(data: Any) -> Response:
+    """RespondV1 for a 200: raw string, empty for None, otherwise JSON."""
+    if data is None:
+        return respond(200, b"", None)
+    if isinstance(data, str | bytes):
+        raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+        return respond(200, raw, TEXT_TYPE)  # what Go's content sniffing says for text
+    return respond(200, go_json(data), JSON_TYPE)
+
+
+def respond_error(error: HttpError) -> Response:
+    return respond(error.status, go_json({"message": error.message}), JSON_TYPE)
+
+
+def query_params() -> dict[str, list[str]]:
+    """The current request's query parameters; 400 INVALID_REQUEST when malformed."""
+    try:
+        return parse_go_query(request.query_string)
+    except QueryError:
+        raise HttpError(400, "INVALID_REQUEST") from None
+
+
+def first_param(params: dict[str, list[str]], key: str) -> str | None:
+    """The value Go's ``Get`` returns: the first one, or None when the key is absent."""
+    values = params.get(key)
+    return values[0] if values else None
+
+
+async def read_body(limit: int) -> bytes | None:
+    """The current request's body, or None once it is longer than ``limit``."""
+    data = bytearray()
+    async for chunk in request.body:
+        data += chunk
+        if len(data) > limit:
+            return None
+    return bytes(data)
+
+
+def new_app(name: str, log: logging.Logger) -> QuartTrio:
+    """A quart-trio app with nsq's error conventions."""
+    app = QuartTrio(name)
+    app.config["MAX_CONTENT_LENGTH"] = None  # handlers apply nsq's own limits
+
+    @app.after_request
+    async def drain_body(response: Response) -> Response:
+        # Read (and drop) what the handler left of the body before answering: once the answer
+        # is out hypercorn keeps queueing the rest to the app, nobody takes it, and the
+        # connection stalls, so the client's next request on it would never be answered.
+        async for _ in request.body:
+            pass
+        return response
+
+    @app.errorhandler(HttpError)
+    async def api_error(error: HttpError) -> Response:
+        return respond_error(error)
+
+    @app.errorhandler(HTTPException)
+    async def routing_error(error: HTTPException) -> Response:
+        # httprouter's answers: 404 NOT_FOUND, 405 METHOD_NOT_ALLOWED (with Allow).
+        status = error.code or 500
+        text = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "INTERNAL_ERROR")
+        response = respond_error(HttpError(status, text))
+        allowed = getattr(error, "valid_methods", None)
+        if allowed:
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
+
+    @app.errorhandler(Exception)
+    async def internal_error(error: Exception) -> Response:
+        log.exception("HTTP: error handling %s %s", request.method, request.path)
+        return respond_error(HttpError(500, "INTERNAL_ERROR"))
+
+    return app
+
+
+async def serve_app(
+    app: QuartTrio,
+    address: str,
+    log: logging.Logger,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]],
+    graceful_timeout: float,
+    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``app`` on ``address`` until ``shutdown_trigger`` returns; reports the bound
+    ``(host, port)`` through ``task_status``."""
+    split_host_port(address, "http_address")
+    config = Config()
+    config.bind = [address]
+    config.graceful_timeout = graceful_timeout
+    config.include_server_header = False
+    config.accesslog = None
+    config.errorlog = logging.getLogger("trinsq.http")
+    async with trio.open_nursery() as nursery:
+        binds: list[str] = await nursery.start(
+            partial(serve, app, config, shutdown_trigger=shutdown_trigger)
+        )
+        # hypercorn reports e.g. "http://127.0.0.1:4151"
+        host, port = split_host_port(binds[0].partition("://")[2])
+        log.info("HTTP: listening on %s:%d", host, port)
+        task_status.started((host, port))
