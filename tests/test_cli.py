@@ -25,8 +25,9 @@ from trinsq.broker._options import BrokerOptions
         (["broker", "--node-id=1024"], "trinsq broker: --node-id must be [0,1024), got 1024"),
         (["broker", "--config=/nonexistent/nsqd.cfg"], "trinsq broker: failed to load config "
          "file /nonexistent/nsqd.cfg - No such file or directory"),
-        (["registry"], "trinsq registry: not implemented yet"),
-        (["registry", "--tcp-address=:4160"], "trinsq registry: not implemented yet"),
+        (["registry", "--bogus"], "trinsq registry: flag provided but not defined: -bogus"),
+        (["registry", "--tcp-address=4160"], "trinsq registry: --tcp-address: '4160' is not a "
+         "host:port"),
         (["nsqd"], 'trinsq: unknown command "nsqd" (see "trinsq --help")'),
         (["--bogus"], 'trinsq: unknown command "--bogus" (see "trinsq --help")'),
     ],

@@ -198,7 +198,7 @@ async def test_ping_and_info(nsqd: gnsq.NsqdHTTPClient, broker: RunningBroker) -
     hostname = socket.gethostname()
     assert info == {
         "version": "1.3.0",
-        "broadcast_address": hostname,
+        "broadcast_address": broker.server.options.broadcast_address,
         "hostname": hostname,
         "http_port": broker.addresses.http[1],
         "tcp_port": broker.addresses.tcp[1],

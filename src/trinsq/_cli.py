@@ -1,4 +1,4 @@
-"""The ``trinsq`` command: ``trinsq broker`` (nsqd's flags) and ``trinsq registry``.
+"""The ``trinsq`` command: ``trinsq broker`` (nsqd's flags) and ``trinsq registry`` (nsqlookupd's).
 
 Every failure to start is reported as one line on stderr with exit status 2, the way Go's flag
 package reports usage errors, so scripts and service managers see a short, greppable reason.
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import sys
 
+from trinsq._flagparse import UsageError
+from trinsq._options_common import OptionError
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
-from trinsq.broker._flags import UsageError, parse_broker_args
-from trinsq.broker._options import OptionError
+from trinsq.broker._flags import parse_broker_args
+from trinsq.registry._flags import parse_registry_args
 
 __all__ = ["main"]
 
@@ -19,7 +21,7 @@ Usage: trinsq <command> [flags]
 
 Commands:
   broker     run a message broker (a drop-in nsqd); see "trinsq broker --help"
-  registry   run a registry (a drop-in nsqlookupd); not implemented yet
+  registry   run a registry (a drop-in nsqlookupd); see "trinsq registry --help"
 
 Flags:
   --version  print version string
@@ -40,6 +42,20 @@ def _broker(argv: list[str]) -> int:
     return run_broker(options)
 
 
+def _registry(argv: list[str]) -> int:
+    try:
+        options = parse_registry_args(argv)
+    except (UsageError, OptionError) as exc:
+        print(f"trinsq registry: {exc}", file=sys.stderr)
+        return 2
+    if options is None:  # --version or --help, already printed
+        return 0
+    # looked up at call time so tests can stand in for the server via trinsq.registry.run_registry
+    from trinsq.registry import run_registry
+
+    return run_registry(options)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``trinsq`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     args = sys.argv[1:] if argv is None else argv
@@ -50,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "broker":
         return _broker(rest)
     if command == "registry":
-        print("trinsq registry: not implemented yet", file=sys.stderr)
-        return 2
+        return _registry(rest)
     if command in ("--version", "-version"):
         print(f"trinsq v{__version__} (nsqd v{NSQ_COMPAT_VERSION} compatible)")
         return 0

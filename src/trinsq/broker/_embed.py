@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 import trio
 
+from .._running import single_errors
 from ._options import BrokerOptions
 from ._server import BoundAddresses, BrokerServer, serve_broker
 
@@ -67,14 +68,17 @@ async def open_broker(
     ExceptionGroup.
     """
     if options is None:
-        options = BrokerOptions(tcp_address="127.0.0.1:0", http_address="127.0.0.1:0")
+        # It listens on loopback only, so that is the address to hand out to consumers.
+        options = BrokerOptions(
+            tcp_address="127.0.0.1:0", http_address="127.0.0.1:0", broadcast_address="127.0.0.1"
+        )
     if overrides:
         options = attrs.evolve(options, **overrides)
     options.validate()
     scratch = (
         tempfile.TemporaryDirectory(prefix="trinsq-") if not options.data_path else nullcontext()
     )
-    try:
+    async with single_errors():
         with scratch as temporary:
             if temporary is not None:
                 options = attrs.evolve(options, data_path=temporary)
@@ -85,8 +89,3 @@ async def open_broker(
                     yield RunningBroker(server, addresses)
                 finally:
                     server.request_shutdown()
-    except BaseExceptionGroup as group:
-        # Hand a single error to the caller as itself (trio-websocket does the same).
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
-        raise

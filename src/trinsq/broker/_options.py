@@ -12,11 +12,9 @@ import zlib
 
 import attrs
 
-__all__ = ["BrokerOptions", "OptionError", "default_node_id"]
+from trinsq._options_common import LOG_LEVELS, OptionError, split_host_port
 
-
-class OptionError(ValueError):
-    """An option value nsqd would refuse at start-up."""
+__all__ = ["BrokerOptions", "OptionError", "default_node_id", "split_host_port"]
 
 
 def default_node_id(hostname: str | None = None) -> int:
@@ -44,6 +42,11 @@ class BrokerOptions:
     broadcast_address: str = attrs.field(factory=socket.gethostname)
     broadcast_tcp_port: int = 0
     broadcast_http_port: int = 0
+    lookupd_tcp_addresses: list[str] = attrs.field(factory=list)
+    http_client_connect_timeout: float = 2.0
+    http_client_request_timeout: float = 5.0
+    # Not a flag in nsqd either (15 s there); tests shorten it.
+    lookup_ping_interval: float = 15.0
 
     # storage
     data_path: str = ""  # empty: the current working directory, as nsqd
@@ -84,7 +87,7 @@ class BrokerOptions:
             raise OptionError(f"--node-id must be [0,1024), got {self.node_id}")
         if not 1 <= self.max_deflate_level <= 9:
             raise OptionError("--max-deflate-level must be [1,9]")
-        if self.log_level.lower() not in ("debug", "info", "warn", "error", "fatal"):
+        if self.log_level.lower() not in LOG_LEVELS:
             raise OptionError(f"invalid log level {self.log_level!r}")
         for name in (
             "mem_queue_size",
@@ -105,9 +108,14 @@ class BrokerOptions:
             "max_output_buffer_timeout",
             "min_output_buffer_timeout",
             "output_buffer_timeout",
+            "sync_timeout",
+            "http_client_connect_timeout",
+            "http_client_request_timeout",
         ):
             if getattr(self, name) < 0:
                 raise OptionError(f"--{name.replace('_', '-')} must not be negative")
+        for address in self.lookupd_tcp_addresses:
+            split_host_port(address, "lookupd_tcp_address")
         for name in ("tcp_address", "http_address"):
             value = getattr(self, name)
             if name == "http_address" and value == "":
@@ -118,17 +126,3 @@ class BrokerOptions:
     def heartbeat_interval(self) -> float:
         """The default client heartbeat interval (nsqd: ClientTimeout / 2)."""
         return self.client_timeout / 2
-
-
-def split_host_port(address: str, option: str = "address") -> tuple[str, int]:
-    """Split ``host:port`` (``[v6]:port`` too) as Go's net.SplitHostPort does.
-
-    Raises:
-        OptionError: for a missing or non-numeric port.
-    """
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise OptionError(f"--{option.replace('_', '-')}: {address!r} is not a host:port")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port)

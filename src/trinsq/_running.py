@@ -1,0 +1,66 @@
+"""Running a server in the foreground until a signal, and unwrapping exception groups for
+embedding callers; shared by `trinsq broker` and `trinsq registry`."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import trio
+
+__all__ = ["Stoppable", "run_until_signal", "single_errors"]
+
+
+class Stoppable(Protocol):
+    def request_shutdown(self) -> None: ...
+
+
+ServeFunction = Callable[..., Awaitable[Any]]
+
+
+def run_until_signal(
+    name: str,
+    server: Stoppable,
+    serve: ServeFunction,
+    log: logging.Logger,
+    startup_errors: tuple[type[BaseException], ...],
+) -> int:
+    """Run ``serve(server)`` in the foreground; SIGINT or SIGTERM stops it gracefully.
+
+    Returns the exit status: 0 after a signal, 1 (with one line on stderr) when it cannot
+    start because of one of ``startup_errors`` (an address in use, a locked data path).
+    """
+
+    async def main() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(serve, server)
+                async for signum in signals:
+                    log.info("received signal %s", signal.Signals(signum).name)
+                    server.request_shutdown()
+                    break
+                # The server now stops gracefully; a second signal changes nothing.
+
+    status = 0
+    try:
+        trio.run(main)
+    except* startup_errors as group:
+        print(f"trinsq {name}: {group.exceptions[0]}", file=sys.stderr)
+        status = 1
+    return status
+
+
+@asynccontextmanager
+async def single_errors() -> AsyncIterator[None]:
+    """Hand a lone error out of an exception group to the caller as itself (trio-websocket
+    does the same for its context managers)."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise

@@ -1,0 +1,167 @@
+"""The registry's HTTP API (nsqlookupd/http.go), on the shared nsq HTTP conventions.
+
+Go builds these replies from maps, so their keys come out sorted; the records inside
+(producers, nodes) keep nsqlookupd's struct order through the attrs models.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+from quart import Response
+from quart_trio import QuartTrio
+
+from .._httpapi import (
+    TEXT_TYPE,
+    HttpError,
+    first_param,
+    new_app,
+    query_params,
+    respond,
+    respond_v1,
+    serve_app,
+)
+from .._version import NSQ_COMPAT_VERSION
+from ..protocol import is_valid_channel_name, is_valid_topic_name
+
+if TYPE_CHECKING:
+    from ._server import RegistryServer
+
+__all__ = ["create_app", "serve_http"]
+
+log = logging.getLogger("trinsq.registry")
+
+
+def _topic(params: dict[str, list[str]]) -> str:
+    topic = first_param(params, "topic")
+    if topic is None:
+        raise HttpError(400, "MISSING_ARG_TOPIC")
+    return topic
+
+
+def _topic_and_channel(params: dict[str, list[str]]) -> tuple[str, str]:
+    """nsq's GetTopicChannelArgs, with its error texts."""
+    topic = _topic(params)
+    if not is_valid_topic_name(topic):
+        raise HttpError(400, "INVALID_ARG_TOPIC")
+    channel = first_param(params, "channel")
+    if channel is None:
+        raise HttpError(400, "MISSING_ARG_CHANNEL")
+    if not is_valid_channel_name(channel):
+        raise HttpError(400, "INVALID_ARG_CHANNEL")
+    return topic, channel
+
+
+class RegistryHttpApi:
+    """Handlers for every nsqlookupd endpoint, bound to one registry."""
+
+    def __init__(self, server: RegistryServer) -> None:
+        self.server = server
+        self.db = server.db
+
+    def _limits(self) -> dict[str, float]:
+        options = self.server.options
+        return {
+            "inactive_timeout": options.inactive_producer_timeout,
+            "tombstone_lifetime": options.tombstone_lifetime,
+        }
+
+    async def ping(self) -> Response:
+        return respond(200, b"OK", TEXT_TYPE, v1=False)
+
+    async def info(self) -> Response:
+        return respond_v1({"version": NSQ_COMPAT_VERSION})
+
+    async def topics(self) -> Response:
+        query_params()
+        return respond_v1({"topics": self.db.topics()})
+
+    async def channels(self) -> Response:
+        return respond_v1({"channels": self.db.channels(_topic(query_params()))})
+
+    async def lookup(self) -> Response:
+        result = self.db.lookup(_topic(query_params()), **self._limits())
+        if result is None:
+            raise HttpError(404, "TOPIC_NOT_FOUND")
+        return respond_v1({"channels": result.channels, "producers": result.producers})
+
+    async def nodes(self) -> Response:
+        return respond_v1({"producers": self.db.nodes(**self._limits())})
+
+    async def topic_create(self) -> Response:
+        topic = _topic(query_params())
+        if not is_valid_topic_name(topic):
+            raise HttpError(400, "INVALID_ARG_TOPIC")
+        self.db.create_topic(topic)
+        return respond_v1(None)
+
+    async def topic_delete(self) -> Response:
+        self.db.delete_topic(_topic(query_params()))
+        return respond_v1(None)
+
+    async def topic_tombstone(self) -> Response:
+        params = query_params()
+        topic = _topic(params)
+        node = first_param(params, "node")
+        if node is None:
+            raise HttpError(400, "MISSING_ARG_NODE")
+        self.db.tombstone(topic, node)
+        return respond_v1(None)
+
+    async def channel_create(self) -> Response:
+        self.db.create_channel(*_topic_and_channel(query_params()))
+        return respond_v1(None)
+
+    async def channel_delete(self) -> Response:
+        if not self.db.delete_channel(*_topic_and_channel(query_params())):
+            raise HttpError(404, "CHANNEL_NOT_FOUND")
+        return respond_v1(None)
+
+    async def debug(self) -> Response:
+        dump: dict[str, Any] = dict(self.db.debug())
+        return respond_v1(dump)
+
+
+def create_app(server: RegistryServer) -> QuartTrio:
+    """Build the quart-trio app serving ``server``'s HTTP API."""
+    app = new_app("trinsq.registry", log)
+    api = RegistryHttpApi(server)
+    routes: list[tuple[str, str, Callable[[], Awaitable[Response]]]] = [
+        ("/ping", "GET", api.ping),
+        ("/info", "GET", api.info),
+        ("/topics", "GET", api.topics),
+        ("/channels", "GET", api.channels),
+        ("/lookup", "GET", api.lookup),
+        ("/nodes", "GET", api.nodes),
+        ("/topic/create", "POST", api.topic_create),
+        ("/topic/delete", "POST", api.topic_delete),
+        ("/topic/tombstone", "POST", api.topic_tombstone),
+        ("/channel/create", "POST", api.channel_create),
+        ("/channel/delete", "POST", api.channel_delete),
+        ("/debug", "GET", api.debug),
+    ]
+    for path, method, handler in routes:
+        app.add_url_rule(path, path, handler, methods=[method])
+    return app
+
+
+async def serve_http(
+    server: RegistryServer,
+    address: str,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]],
+    graceful_timeout: float,
+    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the registry's HTTP API on ``address`` until ``shutdown_trigger`` returns."""
+    await serve_app(
+        create_app(server),
+        address,
+        log,
+        shutdown_trigger=shutdown_trigger,
+        graceful_timeout=graceful_timeout,
+        task_status=task_status,
+    )

@@ -1,0 +1,218 @@
+"""The running registry: TCP protocol V1 for brokers, the HTTP API, and expiry, in one nursery.
+
+Each broker connection is served by one task that parses everything it receives (the V1
+protocol is strictly request/response) and writes all the answers in one send. A
+connection's registrations go when it closes, as in nsqlookupd.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from functools import partial
+from typing import Final
+
+import attrs
+import trio
+
+from .._json import go_json
+from .._version import NSQ_COMPAT_VERSION
+from ..broker._options import split_host_port
+from ..protocol import CLOSED, NEED_DATA, ConnectionMustClose, ProtocolError
+from ..protocol._v1 import (
+    LookupIdentify,
+    LookupPing,
+    LookupRegister,
+    LookupUnregister,
+    V1ServerConnection,
+    encode_v1_error,
+    encode_v1_response,
+)
+from ._db import PeerInfo, RegistrationDB
+from ._http import serve_http
+from ._options import RegistryOptions
+
+__all__ = ["RegistryAddresses", "RegistryServer", "serve_registry"]
+
+log = logging.getLogger("trinsq.registry")
+
+RECEIVE_SIZE: Final = 65536
+HTTP_GRACEFUL_TIMEOUT: Final = 0.25
+OK: Final = encode_v1_response(b"OK")
+
+
+@attrs.frozen
+class RegistryAddresses:
+    """Where the registry actually listens (port 0 resolved)."""
+
+    tcp: tuple[str, int]
+    http: tuple[str, int] | None
+
+
+class RegistryServer:
+    """One registry: its registration database and the tasks that serve it."""
+
+    def __init__(self, options: RegistryOptions) -> None:
+        self.options = options
+        self.db = RegistrationDB(clock=trio.current_time)
+        self.addresses: RegistryAddresses | None = None
+        self.shutdown_requested = trio.Event()
+
+    def request_shutdown(self) -> None:
+        self.shutdown_requested.set()
+
+    def identify_reply(self) -> bytes:
+        """nsqlookupd's IDENTIFY answer (a Go map: keys sorted)."""
+        addresses = self.addresses
+        return go_json(
+            {
+                "broadcast_address": self.options.broadcast_address,
+                "hostname": socket.gethostname(),
+                "http_port": addresses.http[1] if addresses and addresses.http else 0,
+                "tcp_port": addresses.tcp[1] if addresses else 0,
+                "version": NSQ_COMPAT_VERSION,
+            }
+        )
+
+    async def handle_tcp(self, stream: trio.SocketStream) -> None:
+        """Serve one broker connection; never raises for peer misbehaviour."""
+        try:
+            host, port = stream.socket.getpeername()[:2]
+            remote = f"{host}:{port}"
+        except OSError:
+            remote = "unknown:0"
+        protocol = V1ServerConnection()
+        peer: PeerInfo | None = None
+        log.info("TCP: new client(%s)", remote)
+        try:
+            while True:
+                data = await stream.receive_some(RECEIVE_SIZE)
+                protocol.receive_data(data)
+                replies = bytearray()
+                closing = False
+                while True:
+                    try:
+                        command = protocol.next_command()
+                    except ProtocolError as error:
+                        log.error("[%s] - %s", remote, error)
+                        replies += encode_v1_error(error)
+                        closing = True
+                        break
+                    except ConnectionMustClose:
+                        closing = True
+                        break
+                    if command is NEED_DATA:
+                        break
+                    if command is CLOSED:
+                        closing = True
+                        break
+                    peer, reply = self._execute(command, peer, remote)
+                    replies += reply
+                if replies:
+                    await stream.send_all(bytes(replies))
+                if closing:
+                    break
+        except* (trio.BrokenResourceError, trio.ClosedResourceError) as group:
+            log.info("[%s] connection ended: %r", remote, group.exceptions[0])
+        except* Exception:
+            log.exception("[%s] internal error serving peer; closing its connection", remote)
+        finally:
+            if peer is not None:
+                for registration in self.db.remove_peer(peer.id):
+                    log.info("DB: client(%s) UNREGISTER %s", remote, registration.debug_key)
+            await trio.aclose_forcefully(stream)
+
+    def _execute(
+        self,
+        command: LookupPing | LookupIdentify | LookupRegister | LookupUnregister,
+        peer: PeerInfo | None,
+        remote: str,
+    ) -> tuple[PeerInfo | None, bytes]:
+        db = self.db
+        if isinstance(command, LookupPing):
+            if peer is not None:
+                db.touch(peer)
+            return peer, OK
+        if isinstance(command, LookupIdentify):
+            identity = command.peer
+            peer = PeerInfo(
+                id=remote,
+                remote_address=remote,
+                hostname=identity.hostname,
+                broadcast_address=identity.broadcast_address,
+                tcp_port=identity.tcp_port,
+                http_port=identity.http_port,
+                version=identity.version,
+            )
+            db.identify(peer)
+            log.info("CLIENT(%s): IDENTIFY %s", remote, identity)
+            return peer, encode_v1_response(self.identify_reply())
+        assert peer is not None, "the protocol refuses REGISTER/UNREGISTER before IDENTIFY"
+        if isinstance(command, LookupRegister):
+            db.register(peer, command.topic, command.channel or "")
+        else:
+            db.unregister(peer.id, command.topic, command.channel or "")
+        return peer, OK
+
+    async def expire_empty_registrations(self) -> None:
+        """Drop registrations whose producers all left, once they have been empty for
+        --inactive-producer-timeout (beyond nsqlookupd, which keeps them forever).
+
+        Cancellation: the only way this returns.
+        """
+        timeout = self.options.inactive_producer_timeout
+        while True:
+            await trio.sleep(max(min(timeout / 4, 30.0), 0.05))
+            for registration in self.db.expire_empty(trio.current_time(), timeout):
+                log.info("DB: expired empty registration %s", registration.debug_key)
+
+
+async def serve_registry(
+    server: RegistryServer,
+    *,
+    task_status: trio.TaskStatus[RegistryAddresses] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run ``server`` until ``server.request_shutdown()``; reports the bound addresses."""
+    options = server.options
+    host, port = split_host_port(options.tcp_address, "tcp_address")
+    listeners = await trio.open_tcp_listeners(port, host=host or None)
+    tcp_bound = listeners[0].socket.getsockname()[:2]
+    async with trio.open_nursery() as background:
+        background.start_soon(server.expire_empty_registrations)
+        async with trio.open_nursery() as services:
+            tcp_scope = trio.CancelScope()
+
+            async def serve_tcp(*, task_status: trio.TaskStatus[None]) -> None:
+                with tcp_scope:
+                    async with trio.open_nursery() as connections:
+                        await connections.start(
+                            partial(
+                                trio.serve_listeners,
+                                server.handle_tcp,
+                                listeners,
+                                handler_nursery=connections,
+                            )
+                        )
+                        task_status.started()
+
+            await services.start(serve_tcp)
+            http_bound = None
+            if options.http_address:
+                http_bound = await services.start(
+                    partial(
+                        serve_http,
+                        server,
+                        options.http_address,
+                        shutdown_trigger=server.shutdown_requested.wait,
+                        graceful_timeout=HTTP_GRACEFUL_TIMEOUT,
+                    )
+                )
+            server.addresses = RegistryAddresses(tcp=(tcp_bound[0], tcp_bound[1]), http=http_bound)
+            log.info("TCP: listening on %s:%d", *server.addresses.tcp)
+            task_status.started(server.addresses)
+            await server.shutdown_requested.wait()
+            log.info("shutting down")
+            # Brokers are dropped (they reconnect elsewhere or later); nothing to persist.
+            tcp_scope.cancel()
+            services.cancel_scope.deadline = trio.current_time() + HTTP_GRACEFUL_TIMEOUT + 1
+        background.cancel_scope.cancel()
