@@ -7,6 +7,7 @@ the log level as an integer (1 debug ... 5 fatal), everything else as JSON.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Final
 
@@ -25,6 +26,7 @@ _PYTHON_LEVELS: Final = {
 
 _DURATIONS: Final = frozenset(
     {
+        "http_client_connect_timeout", "http_client_request_timeout",
         "sync_timeout", "msg_timeout", "max_msg_timeout", "max_req_timeout",
         "max_heartbeat_interval", "max_output_buffer_timeout", "min_output_buffer_timeout",
         "output_buffer_timeout",
@@ -49,6 +51,8 @@ def config_value(options: BrokerOptions, opt: str) -> Any | None:
     """The value nsqd reports for ``opt``, or None when there is no such option."""
     if opt == "log_level":
         return LOG_LEVELS[options.log_level.lower()]
+    if opt == "nsqlookupd_tcp_addresses":
+        return list(options.lookupd_tcp_addresses)
     field = _FIELDS.get(opt)
     if field is None:
         return None
@@ -64,6 +68,15 @@ def apply_config(options: BrokerOptions, opt: str, body: bytes) -> bool:
     Raises:
         KeyError: ``opt`` cannot be changed at runtime (400 INVALID_OPTION).
     """
+    if opt == "nsqlookupd_tcp_addresses":
+        try:
+            addresses = json.loads(body)
+        except ValueError:
+            return False
+        if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+            return False
+        options.lookupd_tcp_addresses = addresses
+        return True
     if opt != "log_level":
         raise KeyError(opt)
     level = body.decode("utf-8", "replace").lower()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import attrs
 
@@ -18,7 +19,7 @@ from ._metadata import ChannelMetadata, TopicMetadata
 from ._options import BrokerOptions
 from ._topic import Topic
 
-__all__ = ["TopicGraph", "channel_queue_name"]
+__all__ = ["GraphEvents", "NoGraphEvents", "TopicGraph", "channel_queue_name"]
 
 
 def channel_queue_name(topic: str, channel: str) -> str:
@@ -28,6 +29,33 @@ def channel_queue_name(topic: str, channel: str) -> str:
 
 def _ignore_backlog(topic: Topic) -> None:
     pass
+
+
+class GraphEvents(Protocol):
+    """Told of every topic and channel that comes and goes, ephemeral ones included (what
+    nsqd announces to nsqlookupd)."""
+
+    def topic_created(self, topic: Topic) -> None: ...
+
+    def topic_deleted(self, topic_name: str) -> None: ...
+
+    def channel_created(self, topic_name: str, channel_name: str) -> None: ...
+
+    def channel_deleted(self, topic_name: str, channel_name: str) -> None: ...
+
+
+class NoGraphEvents:
+    def topic_created(self, topic: Topic) -> None:
+        pass
+
+    def topic_deleted(self, topic_name: str) -> None:
+        pass
+
+    def channel_created(self, topic_name: str, channel_name: str) -> None:
+        pass
+
+    def channel_deleted(self, topic_name: str, channel_name: str) -> None:
+        pass
 
 
 @attrs.define(eq=False)
@@ -47,6 +75,7 @@ class TopicGraph:
     scheduler: Scheduler
     persistence: Persistence = attrs.field(factory=MemoryPersistence)
     on_backlog: Callable[[Topic], None] = _ignore_backlog
+    events: GraphEvents = attrs.field(factory=NoGraphEvents)
     topics: dict[str, Topic] = attrs.field(factory=dict)
     wall_clock_ns: Callable[[], int] = time.time_ns
 
@@ -69,6 +98,7 @@ class TopicGraph:
         )
         if not (ephemeral or topic.ephemeral):
             self.persistence.metadata_changed()
+        self.events.channel_created(topic.name, name)
         return channel
 
     def get_topic(self, name: str) -> Topic:
@@ -88,6 +118,7 @@ class TopicGraph:
             self.topics[name] = topic
             if not ephemeral:
                 self.persistence.metadata_changed()
+            self.events.topic_created(topic)
         return topic
 
     def publish(self, topic: Topic, bodies: list[bytes], defer_ms: int = 0) -> bool:
@@ -132,6 +163,7 @@ class TopicGraph:
         if channel is None:
             return False
         self.persistence.delete(channel_queue_name(topic_name, channel_name))
+        self.events.channel_deleted(topic_name, channel_name)
         if not (channel.ephemeral or topic.ephemeral):
             self.persistence.metadata_changed()
         if topic.ephemeral and not topic.channels:
@@ -146,9 +178,11 @@ class TopicGraph:
         for channel in topic.close_all():
             channel.empty()
             self.persistence.delete(channel_queue_name(name, channel.name))
+            self.events.channel_deleted(name, channel.name)
         topic.channels.clear()
         topic.empty()
         self.persistence.delete(name)
+        self.events.topic_deleted(name)
         if not topic.ephemeral:
             self.persistence.metadata_changed()
         return True

@@ -25,6 +25,7 @@ from ._config_api import apply_config, config_value
 from ._connection import ClientConnection
 from ._graph import TopicGraph
 from ._http import serve_http
+from ._lookup import LookupService
 from ._metadata import encode_metadata, write_metadata
 from ._options import BrokerOptions, split_host_port
 from ._stats import InfoDocument
@@ -75,6 +76,7 @@ class BrokerServer:
             persistence=self.storage,
             on_backlog=self._topic_backlogged,
         )
+        self.lookup = LookupService(self)
         self._backlogged: dict[Topic, None] = {}
         self._backlog_event = trio.Event()
         self.clients: dict[int, Client] = {}
@@ -148,6 +150,8 @@ class BrokerServer:
             raise HttpError(400, "INVALID_OPTION") from None
         if not ok:
             raise HttpError(400, "INVALID_VALUE")
+        if opt == "nsqlookupd_tcp_addresses":
+            self.lookup.set_addresses(list(self.options.lookupd_tcp_addresses))
 
     def metadata_bytes(self) -> bytes:
         """nsqd.dat as it should read now."""
@@ -285,6 +289,9 @@ async def _serve(
                 )
             server.addresses = BoundAddresses(tcp=(tcp_bound[0], tcp_bound[1]), http=http_bound)
             log.info("TCP: listening on %s:%d", *server.addresses.tcp)
+            # Registries hear of the graph from now on (nsqd does not query them while loading).
+            server.graph.events = server.lookup
+            await timers.start(server.lookup.run)  # stopped with the timers, after services
             task_status.started(server.addresses)
             await server.shutdown_requested.wait()
             log.info("shutting down")

@@ -1,0 +1,78 @@
+"""A small HTTP/1.1 GET client on trio and h11, for the few requests trinsq makes itself
+(a broker asking nsqlookupd for a new topic's channels)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+import h11
+import trio
+
+__all__ = ["HttpClientError", "get_json"]
+
+_MAX_RESPONSE: Final = 5 * 1024 * 1024
+
+
+class HttpClientError(Exception):
+    """The request failed: connection, timeout, status other than 200, or a bad body."""
+
+
+async def get_json(
+    host: str,
+    port: int,
+    target: str,
+    *,
+    connect_timeout: float = 2.0,
+    request_timeout: float = 5.0,
+) -> Any:
+    """GET ``target`` and decode the JSON body, as nsq's http_api client does (with the nsq
+    Accept header, so an nsqlookupd answers in its V1 format).
+
+    Raises:
+        HttpClientError: for any failure; the caller treats it as "no answer".
+    """
+    try:
+        with trio.fail_after(connect_timeout):
+            stream = await trio.open_tcp_stream(host, port)
+        async with stream:
+            with trio.fail_after(request_timeout):
+                return await _exchange(stream, host, port, target)
+    except (OSError, trio.TooSlowError, trio.BrokenResourceError, h11.ProtocolError) as error:
+        raise HttpClientError(f"GET {host}:{port}{target} - {error!r}") from None
+
+
+async def _exchange(stream: trio.SocketStream, host: str, port: int, target: str) -> Any:
+    connection = h11.Connection(h11.CLIENT)
+    request = h11.Request(
+        method="GET",
+        target=target,
+        headers=[
+            ("Host", f"{host}:{port}"),
+            ("Accept", "application/vnd.nsq; version=1.0"),
+            ("Connection", "close"),
+        ],
+    )
+    await stream.send_all(connection.send(request) + connection.send(h11.EndOfMessage()))
+    status = 0
+    body = bytearray()
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            data = await stream.receive_some(65536)
+            connection.receive_data(data)
+            continue
+        if isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            body += event.data
+            if len(body) > _MAX_RESPONSE:
+                raise HttpClientError(f"GET {target} - response too large")
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            break
+    if status != 200:
+        raise HttpClientError(f"GET {host}:{port}{target} - status {status}")
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise HttpClientError(f"GET {host}:{port}{target} - invalid JSON") from None
