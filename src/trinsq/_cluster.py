@@ -45,10 +45,12 @@ async def open_cluster(
             for _ in range(registries)
         ]
         addresses = [registry.tcp_address for registry in started_registries]
+        # Each broker its own --node-id: on one host they would all hash the same hostname,
+        # and message IDs made in the same millisecond would repeat across brokers.
         started_brokers = [
             await stack.enter_async_context(
-                open_broker(lookupd_tcp_addresses=addresses, **broker_options)
+                open_broker(**{"node_id": index, **broker_options}, lookupd_tcp_addresses=addresses)
             )
-            for _ in range(brokers)
+            for index in range(brokers)
         ]
         yield RunningCluster(started_registries, started_brokers)
