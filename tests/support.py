@@ -145,14 +145,14 @@ class BrokerProcess:
 
 
 @asynccontextmanager
-async def run_broker_process(*flags: str) -> AsyncIterator[BrokerProcess]:
-    """Start ``python -m trinsq broker`` on OS-chosen ports with ``flags``; kill it on exit
-    if it is still running."""
-    command = [
-        sys.executable, "-m", "trinsq", "broker",
+async def run_broker_process(*flags: str, command: str = "broker") -> AsyncIterator[BrokerProcess]:
+    """Start ``python -m trinsq broker`` (or another ``command``) on OS-chosen ports with
+    ``flags``; kill it on exit if it is still running."""
+    command_line = [
+        sys.executable, "-m", "trinsq", command,
         "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", *flags,
     ]  # fmt: skip
-    process = await trio.lowlevel.open_process(command, stderr=subprocess.PIPE)
+    process = await trio.lowlevel.open_process(command_line, stderr=subprocess.PIPE)
     assert process.stderr is not None
     try:
         log = bytearray()

@@ -27,3 +27,20 @@ async def test_broker_process_serves_and_stops_gracefully(
     # The published message was saved at exit, in nsqd's layout.
     assert (tmp_path / "nsqd.dat").exists()
     assert (tmp_path / "cli.diskqueue.meta.dat").read_bytes().startswith(b"1\n")
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+async def test_registry_process_serves_and_stops_gracefully(stop_signal: signal.Signals) -> None:
+    with trio.fail_after(20):
+        async with run_broker_process(command="registry") as registry:
+            stream = await trio.open_tcp_stream("127.0.0.1", registry.port)
+            await stream.send_all(b"  V1PING\n")
+            with trio.fail_after(5):
+                reply = b""
+                while len(reply) < 6:
+                    reply += await stream.receive_some(6 - len(reply))
+            assert reply == b"\x00\x00\x00\x02OK"
+            await stream.aclose()
+            registry.process.send_signal(stop_signal)
+            assert await registry.wait() == 0
+            assert b"shutting down" in registry.log

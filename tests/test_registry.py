@@ -304,9 +304,10 @@ async def test_brokers_reregister_after_a_registry_restart(connect: Connect) -> 
         await (await connect(broker)).publish("survivor", b"x")
         async with open_registry(**options) as again:
             await eventually(lambda: again.server.db.topics() == ["survivor"])
-            lookup = again.server.db.lookup("survivor", inactive_timeout=300, tombstone_lifetime=45)
-            assert lookup is not None
-            assert [p.tcp_port for p in lookup.producers] == [broker.addresses.tcp[1]]
+            # What a consumer asks: the broker is found again.
+            async with httpx.AsyncClient() as http:
+                found = await http.get(f"http://{again.http_address}/lookup?topic=survivor")
+            assert [p["tcp_port"] for p in found.json()["producers"]] == [broker.addresses.tcp[1]]
 
 
 async def test_new_topic_gets_the_channels_the_registry_knows(
