@@ -16,7 +16,10 @@ from trinsq.broker._options import BrokerOptions
     ("argv", "error"),
     [
         (["broker", "--bogus"], "trinsq broker: flag provided but not defined: -bogus"),
-        (["broker", "-tls-cert=x"], "trinsq broker: flag provided but not defined: -tls-cert"),
+        (
+            ["broker", "-topology-zone=x"],
+            "trinsq broker: flag provided but not defined: -topology-zone",
+        ),
         (
             ["broker", "--msg-timeout", "abc"],
             'trinsq broker: invalid value "abc" for flag -msg-timeout: '

@@ -15,7 +15,12 @@ ALL_FLAGS = [
     "version", "config", "log-level", "log-prefix", "verbose", "node-id", "worker-id",
     "tcp-address", "http-address", "broadcast-address", "broadcast-tcp-port",
     "broadcast-http-port", "lookupd-tcp-address", "http-client-connect-timeout",
-    "http-client-request-timeout", "data-path", "mem-queue-size", "max-bytes-per-file",
+    "http-client-request-timeout", "https-address", "auth-http-address", "tls-cert", "tls-key",
+    "tls-client-auth-policy", "tls-root-ca-file", "tls-required", "tls-min-version",
+    "statsd-address", "statsd-interval", "statsd-mem-stats", "statsd-prefix",
+    "statsd-udp-packet-size", "statsd-exclude-ephemeral", "e2e-processing-latency-percentile",
+    "e2e-processing-latency-window-time", "http-admin-token", "http-admin-client-cert",
+    "data-path", "mem-queue-size", "max-bytes-per-file",
     "sync-every", "sync-timeout", "msg-timeout", "max-msg-timeout",
     "max-msg-size", "max-body-size", "max-req-timeout", "max-rdy-count", "max-channel-consumers",
     "max-heartbeat-interval", "max-output-buffer-size", "max-output-buffer-timeout",
@@ -36,6 +41,22 @@ NSQD_DEFAULTS = [
     ("lookupd_tcp_addresses", []),
     ("http_client_connect_timeout", 2.0),
     ("http_client_request_timeout", 5.0),
+    ("https_address", "0.0.0.0:4152"),
+    ("auth_http_addresses", []),
+    ("tls_cert", ""),
+    ("tls_key", ""),
+    ("tls_client_auth_policy", ""),
+    ("tls_root_ca_file", ""),
+    ("tls_required", "false"),
+    ("tls_min_version", "tls1.0"),
+    ("statsd_address", ""),
+    ("statsd_interval", 60.0),
+    ("statsd_mem_stats", True),
+    ("statsd_prefix", "nsq.%s"),
+    ("statsd_udp_packet_size", 508),
+    ("statsd_exclude_ephemeral", False),
+    ("e2e_processing_latency_percentiles", []),
+    ("e2e_processing_latency_window_time", 600.0),
     ("data_path", ""),
     ("mem_queue_size", 10000),
     ("max_bytes_per_file", 104857600),
@@ -71,6 +92,22 @@ FLAG_VALUES = [
     ("lookupd-tcp-address", "a:1,b:2", "lookupd_tcp_addresses", ["a:1", "b:2"]),
     ("http-client-connect-timeout", "1s", "http_client_connect_timeout", 1.0),
     ("http-client-request-timeout", "3s", "http_client_request_timeout", 3.0),
+    ("https-address", "127.0.0.1:4443", "https_address", "127.0.0.1:4443"),
+    ("auth-http-address", "a:1", "auth_http_addresses", ["a:1"]),
+    ("tls-root-ca-file", "/ca.pem", "tls_root_ca_file", "/ca.pem"),
+    ("tls-min-version", "TLS1.2", "tls_min_version", "tls1.2"),
+    ("statsd-address", "127.0.0.1:8125", "statsd_address", "127.0.0.1:8125"),
+    ("statsd-interval", "10s", "statsd_interval", 10.0),
+    ("statsd-prefix", "x.%s", "statsd_prefix", "x.%s"),
+    ("statsd-udp-packet-size", "1000", "statsd_udp_packet_size", 1000),
+    (
+        "e2e-processing-latency-percentile",
+        "0.99,1.0",
+        "e2e_processing_latency_percentiles",
+        [0.99, 1.0],
+    ),
+    ("e2e-processing-latency-window-time", "1m", "e2e_processing_latency_window_time", 60.0),
+    ("http-admin-token", "s3cret", "http_admin_token", "s3cret"),
     ("data-path", "/var/lib/x", "data_path", "/var/lib/x"),
     ("mem-queue-size", "0", "mem_queue_size", 0),
     ("max-bytes-per-file", "1024", "max_bytes_per_file", 1024),
@@ -162,12 +199,8 @@ def test_flag_values(argv: list[str], field: str, parsed: object) -> None:
     "flag",
     [
         "bogus",
-        "tls-cert",
-        "tls-required",
-        "https-address",
-        "statsd-address",
-        "auth-http-address",
-        "e2e-processing-latency-percentile",
+        "topology-region",  # nsq HEAD only, not in v1.3.0
+        "enable-experiment",
         "Deflate",  # names are case-sensitive
         "mem-queue",  # and never abbreviated
     ],
@@ -257,7 +290,8 @@ def test_help(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
         in out
     )
     assert "\tpath to store disk-backed messages\n" in out  # zero defaults are not shown
-    assert "tls" not in out
+    assert "  -tls-required\n" in out  # a bool-style flag: no value type shown
+    assert "topology" not in out  # nsq HEAD flags are not v1.3.0's
 
 
 def write_config(tmp_path: Path, text: str) -> str:
@@ -334,7 +368,7 @@ def test_config_accepts_every_nsqd_example_key(tmp_path: Path) -> None:
         e2e_processing_latency_window_time = "10m"
         tls_cert = ""
         tls_key = ""
-        tls_client_auth_policy = "require-verify"
+        tls_client_auth_policy = ""
         tls_root_ca_file = ""
         tls_required = false
         tls_min_version = ""
@@ -350,9 +384,13 @@ def test_config_accepts_every_nsqd_example_key(tmp_path: Path) -> None:
         tcp_address="127.0.0.1:4150",
         http_address="127.0.0.1:4151",
         broadcast_address="broker.example",
+        https_address="127.0.0.1:4152",
         lookupd_tcp_addresses=["127.0.0.1:4160"],
         http_client_connect_timeout=3.0,
         http_client_request_timeout=6.0,
+        statsd_address="127.0.0.1:8125",
+        statsd_interval=30.0,
+        e2e_processing_latency_percentiles=[1.0, 0.99, 0.95],
         data_path="/var/lib/nsq",
         mem_queue_size=1000,
         max_bytes_per_file=1048576,

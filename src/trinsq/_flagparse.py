@@ -25,8 +25,11 @@ from trinsq._options_common import LOG_LEVELS
 
 __all__ = ["Flag", "FlagKind", "FlagSet", "UsageError"]
 
-FlagKind = Literal["bool", "int", "string", "duration", "level", "list"]
-_Value = bool | int | float | str | list[str]
+FlagKind = Literal[
+    "bool", "int", "string", "duration", "level", "list", "floats", "tlsrequired", "tlsversion"
+]
+_Value = bool | int | float | str | list[str] | list[float]
+_TLS_VERSIONS = ("tls1.0", "tls1.1", "tls1.2", "tls1.3")
 
 
 class UsageError(Exception):
@@ -117,6 +120,19 @@ def _from_text(flag: Flag, text: str) -> _Value:
     if flag.kind == "list":
         # Go's StringArray (nsqd's repeatable flags): commas split one value into several.
         return [part.strip() for part in text.split(",")]
+    if flag.kind == "floats":  # nsqd's FloatArray, e.g. e2e percentiles "0.99,0.95"
+        return [float(part) for part in text.split(",")]
+    if flag.kind == "tlsrequired":
+        # nsqd's tlsRequiredOption: a bool, or "tcp-https" (TLS for TCP, plain HTTP allowed)
+        lowered = text.lower()
+        if lowered == "tcp-https":
+            return lowered
+        return "true" if _parse_bool(lowered) else "false"
+    if flag.kind == "tlsversion":
+        lowered = text.lower() or "tls1.0"  # nsqd: an empty value keeps the default
+        if lowered not in _TLS_VERSIONS:
+            raise ValueError(f"unknown tlsVersionOption {_quote(text)}")
+        return lowered
     return text
 
 
@@ -127,6 +143,9 @@ _EXPECTED = {
     "duration": 'a duration string like "60s" or integer milliseconds',
     "level": "a log level string",
     "list": "an array of strings or a comma-separated string",
+    "floats": "an array of numbers or a comma-separated string",
+    "tlsrequired": 'a boolean or "tcp-https"',
+    "tlsversion": "one of tls1.0, tls1.1, tls1.2, tls1.3",
 }
 _TOML_TYPES = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array"}
 
@@ -141,6 +160,8 @@ def _from_toml(flag: Flag, value: object) -> _Value:
     if isinstance(value, bool):
         if flag.kind == "bool":
             return value
+        if flag.kind == "tlsrequired":
+            return "true" if value else "false"
     elif isinstance(value, int):
         if flag.kind == "int":
             if not _INT64_MIN <= value <= _INT64_MAX:
@@ -154,6 +175,12 @@ def _from_toml(flag: Flag, value: object) -> _Value:
         and all(isinstance(item, str) for item in value)
     ):
         return list(value)
+    elif (
+        isinstance(value, list)
+        and flag.kind == "floats"
+        and all(isinstance(item, int | float) and not isinstance(item, bool) for item in value)
+    ):
+        return [float(item) for item in value]
     kind = _TOML_TYPES.get(type(value), "table" if isinstance(value, dict) else "date/time")
     raise ValueError(f"must be {_EXPECTED[flag.kind]}, not a TOML {kind}")
 
@@ -176,6 +203,7 @@ def _default_text(flag: Flag, defaults: object) -> str:
 
 _TYPE_NAMES = {
     "bool": "",
+    "tlsrequired": "",
     "int": " int",
     "string": " string",
     "duration": " duration",
@@ -266,7 +294,12 @@ class FlagSet(Generic[_OptionsT]):
                     print(self.usage())
                     return None
                 raise UsageError(f"flag provided but not defined: -{name}")
-            if flag.kind == "bool":
+            if flag.kind == "tlsrequired" and has_value:
+                pass  # a value: parsed below like any other
+            elif flag.kind == "tlsrequired":
+                given[name] = "true"  # IsBoolFlag in nsqd: given alone, it means true
+                continue
+            elif flag.kind == "bool":
                 # a bool never takes the next argument: "-deflate false" is not "-deflate=false"
                 try:
                     given[name] = _parse_bool(value) if has_value else True
@@ -281,11 +314,11 @@ class FlagSet(Generic[_OptionsT]):
                 value = args.pop(0)
             try:
                 parsed = _from_text(flag, value)
-                if flag.kind == "list":  # repeatable: every use adds to the list
+                if flag.kind in ("list", "floats"):  # repeatable: every use adds to the list
                     previous = given.get(name, [])
                     assert isinstance(previous, list)
                     assert isinstance(parsed, list)
-                    parsed = previous + parsed
+                    parsed = [*previous, *parsed]
                 given[name] = parsed
             except ValueError as exc:
                 raise UsageError(f"invalid value {_quote(value)} for flag -{name}: {exc}") from None

@@ -9,6 +9,7 @@ only, parsed by Go's rules. Apps are served by hypercorn inside the caller's tri
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Final
@@ -139,6 +140,18 @@ def new_app(name: str, log: logging.Logger) -> QuartTrio:
     return app
 
 
+class _TlsConfig(Config):
+    """hypercorn settings that serve HTTPS with the server's own SSL context."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__()
+        self._context = context
+        self.certfile = self.keyfile = "in-memory"  # marks the bind as TLS for hypercorn
+
+    def create_ssl_context(self) -> ssl.SSLContext:
+        return self._context
+
+
 async def serve_app(
     app: QuartTrio,
     address: str,
@@ -146,12 +159,13 @@ async def serve_app(
     *,
     shutdown_trigger: Callable[[], Awaitable[None]],
     graceful_timeout: float,
+    tls: ssl.SSLContext | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``app`` on ``address`` until ``shutdown_trigger`` returns; reports the bound
-    ``(host, port)`` through ``task_status``."""
+    """Serve ``app`` on ``address`` (HTTPS with ``tls``) until ``shutdown_trigger`` returns;
+    reports the bound ``(host, port)`` through ``task_status``."""
     split_host_port(address, "http_address")
-    config = Config()
+    config = Config() if tls is None else _TlsConfig(tls)
     config.bind = [address]
     config.graceful_timeout = graceful_timeout
     config.include_server_header = False
@@ -163,5 +177,5 @@ async def serve_app(
         )
         # hypercorn reports e.g. "http://127.0.0.1:4151"
         host, port = split_host_port(binds[0].partition("://")[2])
-        log.info("HTTP: listening on %s:%d", host, port)
+        log.info("%s: listening on %s:%d", "HTTP" if tls is None else "HTTPS", host, port)
         task_status.started((host, port))

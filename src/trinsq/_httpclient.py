@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+import ssl
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import h11
 import trio
 
-__all__ = ["HttpClientError", "get_json"]
+__all__ = ["HttpClientError", "get_json", "get_json_url"]
 
 _MAX_RESPONSE: Final = 5 * 1024 * 1024
 
@@ -25,16 +27,20 @@ async def get_json(
     *,
     connect_timeout: float = 2.0,
     request_timeout: float = 5.0,
+    tls: ssl.SSLContext | None = None,
 ) -> Any:
     """GET ``target`` and decode the JSON body, as nsq's http_api client does (with the nsq
-    Accept header, so an nsqlookupd answers in its V1 format).
+    Accept header, so an nsqlookupd answers in its V1 format). ``tls`` makes it HTTPS.
 
     Raises:
         HttpClientError: for any failure; the caller treats it as "no answer".
     """
     try:
         with trio.fail_after(connect_timeout):
-            stream = await trio.open_tcp_stream(host, port)
+            stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+            if tls is not None:
+                stream = trio.SSLStream(stream, tls, server_hostname=host)
+                await stream.do_handshake()
         async with stream:
             with trio.fail_after(request_timeout):
                 return await _exchange(stream, host, port, target)
@@ -42,7 +48,32 @@ async def get_json(
         raise HttpClientError(f"GET {host}:{port}{target} - {error!r}") from None
 
 
-async def _exchange(stream: trio.SocketStream, host: str, port: int, target: str) -> Any:
+async def get_json_url(
+    url: str,
+    *,
+    connect_timeout: float = 2.0,
+    request_timeout: float = 5.0,
+    tls: ssl.SSLContext | None = None,
+) -> Any:
+    """:func:`get_json` for a full ``http://`` or ``https://`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HttpClientError(f"unsupported URL {url!r}")
+    secure = parts.scheme == "https"
+    port = parts.port or (443 if secure else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    context = (tls or ssl.create_default_context()) if secure else None
+    return await get_json(
+        parts.hostname,
+        port,
+        target,
+        connect_timeout=connect_timeout,
+        request_timeout=request_timeout,
+        tls=context,
+    )
+
+
+async def _exchange(stream: trio.abc.Stream, host: str, port: int, target: str) -> Any:
     connection = h11.Connection(h11.CLIENT)
     request = h11.Request(
         method="GET",
@@ -60,7 +91,7 @@ async def _exchange(stream: trio.SocketStream, host: str, port: int, target: str
         event = connection.next_event()
         if event is h11.NEED_DATA:
             data = await stream.receive_some(65536)
-            connection.receive_data(data)
+            connection.receive_data(bytes(data))
             continue
         if isinstance(event, h11.Response):
             status = event.status_code

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import attrs
 
 from ..protocol import ClientSettings, ClientState, IdentifyResult
+from ._auth import AuthState
 from ._channel import Channel
 
 __all__ = ["Client"]
@@ -39,6 +40,14 @@ class Client:
     finish_count: int = 0
     requeue_count: int = 0
     pub_counts: dict[str, int] = attrs.field(factory=dict)
+    tls: bool = False
+    tls_version: str = ""
+    tls_cipher_suite: str = ""
+    snappy: bool = False
+    deflate: bool = False
+    tls_common_name: str = ""
+    auth_secret: str = ""
+    auth: AuthState | None = None
     on_wake: Callable[[], None] = _ignore
     on_close: Callable[[], None] = _ignore
 

@@ -10,17 +10,21 @@ sends heartbeats. Whichever task ends the connection cancels the other.
 Time limits are cancel scopes: the read deadline (two heartbeat intervals) is pushed forward on
 every read, and each write must finish within one interval, as nsqd's deadlines do.
 
-Stream upgrades (TLS, snappy, deflate after IDENTIFY) fit this shape: the reader stops running
-commands after an IDENTIFY that negotiated one, waits for the pump to flush the JSON reply,
-replaces ``self.stream`` with the wrapped stream, feeds it ``protocol.take_trailing_data()``
-first, and resumes. The pump always writes to ``self.stream``, so it needs no change.
+Stream upgrades (TLS, snappy, deflate after IDENTIFY): the reader stops running commands after
+an IDENTIFY that negotiated one, has the pump flush the JSON reply and park, wraps
+``self.stream`` in nsqd's order (TLS, then snappy or deflate, each answered with OK over the new
+layer), replays into it the bytes the parser already held, and lets the pump go on. The pump
+always writes to ``self.stream``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from collections.abc import Callable
+import ssl
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
@@ -38,6 +42,7 @@ from ..protocol import (
     DeferredPublish,
     Finish,
     Identify,
+    IdentifyResult,
     MultiPublish,
     Nop,
     ProtocolError,
@@ -50,10 +55,14 @@ from ..protocol import (
     append_message_frame,
     encode_error,
     encode_response,
+    go_quote,
     negotiate_identify,
 )
+from ._auth import AuthError, query_any_authd
 from ._channel import Channel, ChannelError
 from ._client import Client
+from ._streams import DeflateStream, PrefixedStream, SnappyStream
+from ._tls import tls_version_name
 
 if TYPE_CHECKING:
     from ._server import BrokerServer
@@ -63,6 +72,7 @@ __all__ = ["ClientConnection"]
 log = logging.getLogger("trinsq.broker")
 
 RECEIVE_SIZE: Final = 64 * 1024
+TLS_HANDSHAKE_TIMEOUT: Final = 5.0  # nsqd's deadline for the upgrade handshake
 # Stop reading from a client while this much of our output to it is still unsent (its
 # responses pile up when it publishes without reading): bounds memory per connection.
 MAX_PENDING_OUTPUT: Final = 1024 * 1024
@@ -106,6 +116,14 @@ class ClientConnection:
         self._flush_due = math.inf
         self._read_scope = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
+        # Stream upgrades: what IDENTIFY negotiated, and the pump's parking handshake.
+        self._upgrade: IdentifyResult | None = None
+        # A command that must await (AUTH, an expired authorization): the reader runs it, in
+        # order, before the commands still buffered behind it.
+        self._async_step: Callable[[], Awaitable[None]] | None = None
+        self._pump_parking = False
+        self._pump_parked = trio.Event()
+        self._pump_resume = trio.Event()
         self._dispatch: dict[type[Any], Callable[[Any], None]] = {
             Identify: self._identify,
             Auth: self._auth,
@@ -186,10 +204,7 @@ class ClientConnection:
                 data = await self.stream.receive_some(RECEIVE_SIZE)
                 self._extend_read_deadline(trio.current_time())
                 protocol.receive_data(data)
-                stop = self._execute_commands()
-                if self._held is not None:
-                    await self._release_when_durable()
-                if stop:
+                if await self._run_buffered():
                     break
                 while len(self._out) > MAX_PENDING_OUTPUT:
                     self._drained = trio.Event()
@@ -202,6 +217,29 @@ class ClientConnection:
             if failure is not None:
                 self._out += encode_error(failure)
         self._finish_up()
+
+    async def _run_buffered(self) -> bool:
+        """Run every buffered command in order, awaiting those that need I/O; return whether
+        to stop reading."""
+        while True:
+            stop = self._execute_commands()
+            if self._held is not None:
+                await self._release_when_durable()
+            if self._upgrade is not None:
+                await self._upgrade_stream(self._upgrade)
+                self._upgrade = None
+            step, self._async_step = self._async_step, None
+            if step is None:
+                return stop
+            try:
+                await step()
+            except ProtocolError as error:
+                log.error("[%s] - %s", self.client.remote_address, error)
+                self._respond(encode_error(error))
+                if error.fatal:
+                    return True
+            if stop:
+                return True
 
     async def _release_when_durable(self) -> None:
         """Crash-safe mode: one fsync covers every publish of this batch (and any other
@@ -223,6 +261,8 @@ class ClientConnection:
                 if command is CLOSED:
                     return True
                 dispatch[type(command)](command)
+                if self._upgrade is not None or self._async_step is not None:
+                    return False  # the reader takes over, then comes back for the rest
             except ProtocolError as error:
                 log.error("[%s] - %s", self.client.remote_address, error)
                 self._respond(encode_error(error))
@@ -238,6 +278,14 @@ class ClientConnection:
         client = self.client
         while True:
             self._woken = False
+            if self._pump_parking:
+                if self._out:
+                    await self._flush()
+                    continue
+                self._pump_resume = trio.Event()
+                self._pump_parked.set()
+                await self._pump_resume.wait()
+                continue
             channel = client.channel
             window = client.ready_window
             now = trio.current_time()
@@ -305,15 +353,117 @@ class ClientConnection:
         heartbeat_ms = result.settings.heartbeat_interval_ms
         self.protocol.heartbeats_disabled = heartbeat_ms == 0
         self._set_heartbeat(heartbeat_ms / 1000)
-        # TLS, snappy and deflate are never negotiated until their upgrades exist, so the
-        # reply is the whole exchange for now.
         self._respond(OK_FRAME if result.response is None else encode_response(result.response))
+        if result.tls_v1 or result.snappy or result.deflate:
+            self._upgrade = result
+
+    async def _upgrade_stream(self, result: IdentifyResult) -> None:
+        """Wrap the stream in what IDENTIFY negotiated (nsqd's order: TLS, then compression)."""
+        replay = self.protocol.take_trailing_data()
+        self._pump_parking = True
+        self._pump_parked = trio.Event()
+        self._wake()
+        await self._pump_parked.wait()  # the JSON reply is out, in the clear
+        try:
+            stream = self.stream
+            if result.tls_v1:
+                context = self.server.ssl_context
+                assert context is not None, "tls_v1 is only negotiated with a TLS config"
+                transport = PrefixedStream(stream, replay) if replay else stream
+                replay = b""
+                tls = trio.SSLStream(transport, context, server_side=True)
+                with trio.fail_after(TLS_HANDSHAKE_TIMEOUT):
+                    await tls.do_handshake()
+                self.protocol.tls_active = True
+                self.client.tls_common_name = _common_name(tls)
+                cipher = tls.cipher()
+                self.client.tls_version = tls_version_name(tls.version())
+                self.client.tls_cipher_suite = cipher[0] if cipher else ""
+                self.client.tls = True
+                stream = tls
+                await stream.send_all(OK_FRAME)
+            if result.snappy or result.deflate:
+                transport = PrefixedStream(stream, replay) if replay else stream
+                if result.snappy:
+                    stream = SnappyStream(transport)
+                    self.client.snappy = True
+                else:
+                    stream = DeflateStream(transport, result.deflate_level)
+                    self.client.deflate = True
+                await stream.send_all(OK_FRAME)
+            self.stream = stream
+        finally:
+            self._pump_parking = False
+            self._pump_resume.set()
 
     def _auth(self, command: Auth) -> None:
-        raise ProtocolError("E_AUTH_DISABLED", "AUTH disabled")
+        client = self.client
+        if client.auth is not None and client.auth.authorizations:
+            raise ProtocolError("E_INVALID", "AUTH already set")
+        if not self.server.options.auth_http_addresses:
+            raise ProtocolError("E_AUTH_DISABLED", "AUTH disabled")
+        client.auth_secret = command.secret.decode("utf-8", "surrogateescape")
+        self._async_step = self._authenticate
+
+    async def _authenticate(self) -> None:
+        await self._query_auth()
+        state = self.client.auth
+        assert state is not None
+        if not state.authorizations:
+            raise ProtocolError("E_UNAUTHORIZED", "AUTH no authorizations found")
+        reply = {
+            "identity": state.identity,
+            "identity_url": state.identity_url,
+            "permission_count": len(state.authorizations),
+        }
+        self._respond(encode_response(json.dumps(reply, separators=(",", ":")).encode()))
+
+    async def _query_auth(self) -> None:
+        client = self.client
+        options = self.server.options
+        try:
+            client.auth = await query_any_authd(
+                options.auth_http_addresses,
+                remote_ip=client.remote_address.rpartition(":")[0].strip("[]"),
+                tls=client.tls,
+                common_name=client.tls_common_name,
+                secret=client.auth_secret,
+                now=trio.current_time(),
+                connect_timeout=options.http_client_connect_timeout,
+                request_timeout=options.http_client_request_timeout,
+                client_tls=self.server.auth_tls_context,
+            )
+        except AuthError as error:
+            # The details stay in the log: they are not for an untrusted client (nsqd).
+            log.warning("[%s] AUTH failed %s", client.remote_address, error)
+            raise ProtocolError("E_AUTH_FAILED", "AUTH failed") from None
+
+    def _authorized(self, name: str, topic: str, channel: str, retry: Callable[[], None]) -> bool:
+        """nsqd's CheckAuth. False means an expired authorization is being asked again, after
+        which ``retry`` runs the command anew."""
+        if not self.server.options.auth_http_addresses:
+            return True
+        state = self.client.auth
+        if state is None or not state.authorizations:
+            raise ProtocolError("E_AUTH_FIRST", f"AUTH required before {name}")
+        if state.expired(trio.current_time()):
+            self._async_step = partial(self._reauthorize, retry)
+            return False
+        if not state.allows(topic, channel):
+            quoted = f"{go_quote(topic.encode())} {go_quote(channel.encode())}"
+            raise ProtocolError("E_UNAUTHORIZED", f"AUTH failed for {name} on {quoted}")
+        return True
+
+    async def _reauthorize(self, retry: Callable[[], None]) -> None:
+        await self._query_auth()
+        retry()
 
     def _subscribe(self, command: Subscribe) -> None:
         client = self.client
+        if not self._authorized(
+            "SUB", command.topic, command.channel, partial(self._subscribe, command)
+        ):
+            return
         try:
             channel = self.server.graph.subscribe(command.topic, command.channel, client)
         except ChannelError as error:
@@ -326,6 +476,9 @@ class ClientConnection:
     def _publish_bodies(
         self, name: str, topic_name: str, bodies: list[bytes], defer_ms: int
     ) -> None:
+        retry = partial(self._publish_bodies, name, topic_name, bodies, defer_ms)
+        if not self._authorized(name, topic_name, "", retry):
+            return
         server = self.server
         topic = server.graph.get_topic(topic_name)
         if topic.exiting:
@@ -406,3 +559,16 @@ class ClientConnection:
 
     def _nop(self, command: Nop) -> None:
         pass
+
+
+def _common_name(tls: trio.SSLStream[Any]) -> str:
+    """The client certificate's subject CN, which nsqd passes to the auth server."""
+    try:
+        certificate = tls.getpeercert()
+    except (ValueError, ssl.SSLError):
+        return ""
+    for entry in (certificate or {}).get("subject", ()):
+        for key, value in entry:
+            if key == "commonName":
+                return str(value)
+    return ""

@@ -53,6 +53,66 @@ _FLAGS = (
         "duration",
         "timeout for HTTP request",
     ),
+    Flag("https-address", "string", "<addr>:<port> to listen on for HTTPS clients"),
+    Flag(
+        "auth-http-address",
+        "list",
+        "<addr>:<port> or a full url to query auth server (may be given multiple times)",
+        cfg_key="auth_http_addresses",
+        field_name="auth_http_addresses",
+    ),
+    Flag("tls-cert", "string", "path to certificate file"),
+    Flag("tls-key", "string", "path to key file"),
+    Flag(
+        "tls-client-auth-policy",
+        "string",
+        "client certificate auth policy ('require' or 'require-verify')",
+    ),
+    Flag("tls-root-ca-file", "string", "path to certificate authority file"),
+    Flag(
+        "tls-required", "tlsrequired", "require TLS for client connections (true, false, tcp-https)"
+    ),
+    Flag(
+        "tls-min-version",
+        "tlsversion",
+        "minimum SSL/TLS version acceptable ('tls1.0', 'tls1.1', 'tls1.2' or 'tls1.3')",
+    ),
+    Flag("statsd-address", "string", "UDP <addr>:<port> of a statsd daemon for pushing stats"),
+    Flag("statsd-interval", "duration", "duration between pushing to statsd"),
+    Flag("statsd-mem-stats", "bool", "toggle sending memory and GC stats to statsd"),
+    Flag(
+        "statsd-prefix", "string", "prefix used for keys sent to statsd (%s for host replacement)"
+    ),
+    Flag("statsd-udp-packet-size", "int", "the size in bytes of statsd UDP packets"),
+    Flag(
+        "statsd-exclude-ephemeral",
+        "bool",
+        "Skip ephemeral topics and channels when sending stats to statsd",
+    ),
+    Flag(
+        "e2e-processing-latency-percentile",
+        "floats",
+        "message processing time percentiles (as float (0, 1.0]) to track (can be specified "
+        "multiple times or comma separated '1.0,0.99,0.95', default none)",
+        cfg_key="e2e_processing_latency_percentiles",
+        field_name="e2e_processing_latency_percentiles",
+    ),
+    Flag(
+        "e2e-processing-latency-window-time",
+        "duration",
+        "calculate end to end latency quantiles for this duration of time (ie: 60s would only "
+        "show quantile calculations from the past 60 seconds)",
+    ),
+    Flag(
+        "http-admin-token",
+        "string",
+        "[trinsq] require 'Authorization: Bearer <token>' on HTTP admin endpoints",
+    ),
+    Flag(
+        "http-admin-client-cert",
+        "bool",
+        "[trinsq] require a verified HTTPS client certificate on HTTP admin endpoints",
+    ),
     Flag("data-path", "string", "path to store disk-backed messages"),
     Flag("mem-queue-size", "int", "number of messages to keep in memory (per topic/channel)"),
     Flag("max-bytes-per-file", "int", "number of bytes per diskqueue file before rolling"),

@@ -9,6 +9,7 @@ header, strings written raw, other values as Go-style JSON, errors as
 from __future__ import annotations
 
 import gc
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -283,10 +284,54 @@ class BrokerHttpApi:
         return respond(200, go_json(openapi_document(self.options)), JSON_TYPE, v1=False)
 
 
-def create_app(server: BrokerServer) -> QuartTrio:
-    """Build the quart-trio app serving ``server``'s HTTP API."""
+_ADMIN_PREFIXES: Final = ("/topic/", "/channel/", "/debug/")
+
+
+def _is_admin_request() -> bool:
+    """What the optional admin protection covers: every call that changes the broker but
+    publishing (topic and channel administration, PUT /config, /debug)."""
+    path = request.path
+    return path.startswith(_ADMIN_PREFIXES) or (
+        path.startswith("/config/") and request.method == "PUT"
+    )
+
+
+def create_app(
+    server: BrokerServer, *, require_tls_port: int | None = None, secure: bool = False
+) -> QuartTrio:
+    """Build the quart-trio app serving ``server``'s HTTP API.
+
+    With ``require_tls_port`` (--tls-required=true) every request is refused with nsqd's 403
+    pointing at the HTTPS port, which nsq's own HTTP clients follow. ``secure`` says this app
+    serves the HTTPS listener.
+    """
     app = new_app("trinsq.broker", log)
     api = BrokerHttpApi(server)
+    options = server.options
+    if require_tls_port is not None:
+        # nsqd writes this body by hand: note the spaces after the colons.
+        body = f'{{"message": "TLS_REQUIRED", "https_port": {require_tls_port}}}'.encode()
+
+        @app.before_request
+        async def tls_required() -> Response:
+            return respond(403, body, JSON_TYPE)
+
+    # Registered after the TLS-required refusal, which nsqd gives to every request.
+    if options.http_admin_token or options.http_admin_client_cert:
+        expected = f"Bearer {options.http_admin_token}".encode()
+
+        @app.before_request
+        async def protect_admin() -> None:
+            if not _is_admin_request():
+                return
+            if options.http_admin_token:
+                given = request.headers.get("Authorization", "").encode()
+                if not hmac.compare_digest(given, expected):
+                    raise HttpError(401, "UNAUTHORIZED")
+            # The HTTPS listener takes only clients with a verified certificate in this mode.
+            if options.http_admin_client_cert and not secure:
+                raise HttpError(403, "CLIENT_CERT_REQUIRED")
+
     routes: list[tuple[str, str, Callable[..., Awaitable[Response]]]] = [
         ("/ping", "GET", api.ping),
         ("/info", "GET", api.info),
@@ -319,17 +364,18 @@ async def serve_http(
     *,
     shutdown_trigger: Callable[[], Awaitable[None]],
     graceful_timeout: float,
+    https: bool = False,
+    require_tls_port: int | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the broker's HTTP API on ``address`` until ``shutdown_trigger`` returns.
-
-    Reports the bound ``(host, port)`` through ``task_status``.
-    """
+    """Serve the broker's HTTP API (HTTPS with ``https``) on ``address`` until
+    ``shutdown_trigger`` returns; reports the bound ``(host, port)`` through ``task_status``."""
     await serve_app(
-        create_app(server),
+        create_app(server, require_tls_port=require_tls_port, secure=https),
         address,
         log,
         shutdown_trigger=shutdown_trigger,
         graceful_timeout=graceful_timeout,
+        tls=server.https_context if https else None,
         task_status=task_status,
     )

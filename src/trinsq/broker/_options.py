@@ -42,7 +42,9 @@ class BrokerOptions:
     broadcast_address: str = attrs.field(factory=socket.gethostname)
     broadcast_tcp_port: int = 0
     broadcast_http_port: int = 0
+    https_address: str = "0.0.0.0:4152"  # served only when a TLS cert and key are given
     lookupd_tcp_addresses: list[str] = attrs.field(factory=list)
+    auth_http_addresses: list[str] = attrs.field(factory=list)
     http_client_connect_timeout: float = 2.0
     http_client_request_timeout: float = 5.0
     # Not a flag in nsqd either (15 s there); tests shorten it.
@@ -72,10 +74,36 @@ class BrokerOptions:
     min_output_buffer_timeout: float = 0.025
     output_buffer_timeout: float = 0.25
 
-    # compression negotiation (the stream upgrades themselves arrive with their own issue)
+    # stream upgrades a client can negotiate in IDENTIFY
     deflate: bool = True
     max_deflate_level: int = 6
     snappy: bool = True
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_root_ca_file: str = ""
+    tls_client_auth_policy: str = ""  # "", "require" or "require-verify"
+    tls_required: str = "false"  # "false", "true" or "tcp-https"
+    tls_min_version: str = "tls1.0"
+
+    # statsd and end-to-end latency
+    statsd_address: str = ""
+    statsd_prefix: str = "nsq.%s"
+    statsd_interval: float = 60.0
+    statsd_mem_stats: bool = True
+    statsd_udp_packet_size: int = 508
+    statsd_exclude_ephemeral: bool = False
+    e2e_processing_latency_percentiles: list[float] = attrs.field(factory=list)
+    e2e_processing_latency_window_time: float = 600.0
+
+    # Beyond nsqd, off by default: protect the HTTP admin endpoints (everything that changes
+    # state but /pub and /mpub) with a bearer token, or with a verified HTTPS client
+    # certificate.
+    http_admin_token: str = ""
+    http_admin_client_cert: bool = False
+
+    @property
+    def tls_enabled(self) -> bool:
+        return bool(self.tls_cert and self.tls_key)
 
     def validate(self) -> None:
         """Refuse values nsqd refuses at start-up, plus ones that cannot work at all.
@@ -111,11 +139,33 @@ class BrokerOptions:
             "sync_timeout",
             "http_client_connect_timeout",
             "http_client_request_timeout",
+            "statsd_interval",
+            "e2e_processing_latency_window_time",
         ):
             if getattr(self, name) < 0:
                 raise OptionError(f"--{name.replace('_', '-')} must not be negative")
         for address in self.lookupd_tcp_addresses:
             split_host_port(address, "lookupd_tcp_address")
+        # nsqd New(): a client-auth policy implies TLS is required, which needs cert and key.
+        if self.tls_client_auth_policy and self.tls_required == "false":
+            self.tls_required = "true"
+        if self.tls_client_auth_policy not in ("", "require", "require-verify"):
+            raise OptionError(
+                f"--tls-client-auth-policy must be require or require-verify, "
+                f"got {self.tls_client_auth_policy!r}"
+            )
+        if self.tls_required != "false" and not self.tls_enabled:
+            raise OptionError("cannot require TLS client connections without TLS key and cert")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise OptionError("--tls-cert and --tls-key must be given together")
+        for percentile in self.e2e_processing_latency_percentiles:
+            if not 0 < percentile <= 1:
+                raise OptionError(f"invalid E2E processing latency percentile: {percentile:g}")
+        if self.statsd_address and self.statsd_interval <= 0:
+            # nsqd's statsd ticker panics on a zero interval
+            raise OptionError("--statsd-interval must be positive")
+        if self.http_admin_client_cert and not self.tls_enabled:
+            raise OptionError("--http-admin-client-cert needs --tls-cert and --tls-key")
         for name in ("tcp_address", "http_address"):
             value = getattr(self, name)
             if name == "http_address" and value == "":

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from .._logging import configure_logging
 from .._running import run_until_signal
 from ._metadata import MetadataError
-from ._options import BrokerOptions
+from ._options import BrokerOptions, OptionError
 from ._server import BrokerServer, serve_broker
 
 __all__ = ["run_broker"]
@@ -22,6 +23,9 @@ def run_broker(options: BrokerOptions) -> int:
     or a locked data path prints one line and gives status 1.
     """
     configure_logging(options.log_level, options.log_prefix)
-    return run_until_signal(
-        "broker", BrokerServer(options), serve_broker, log, (OSError, MetadataError)
-    )
+    try:
+        server = BrokerServer(options)
+    except OptionError as error:  # e.g. a TLS cert or key that cannot be loaded
+        print(f"trinsq broker: {error}", file=sys.stderr)
+        return 1
+    return run_until_signal("broker", server, serve_broker, log, (OSError, MetadataError))

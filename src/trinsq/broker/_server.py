@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import socket
+import ssl
 import time
 from functools import partial
 from typing import Final
@@ -29,8 +30,10 @@ from ._lookup import LookupService
 from ._metadata import encode_metadata, write_metadata
 from ._options import BrokerOptions, split_host_port
 from ._stats import InfoDocument
+from ._statsd import run_statsd
 from ._storage import Storage
 from ._timers import DeadlineScheduler
+from ._tls import build_server_context
 from ._topic import Topic
 
 __all__ = ["BoundAddresses", "BrokerServer", "serve_broker"]
@@ -49,6 +52,7 @@ class BoundAddresses:
 
     tcp: tuple[str, int]
     http: tuple[str, int] | None
+    https: tuple[str, int] | None = None
 
 
 def _ms(seconds: float) -> int:
@@ -67,6 +71,14 @@ class BrokerServer:
     def __init__(self, options: BrokerOptions) -> None:
         self.options = options
         self.start_time = time.time()
+        self.ssl_context = build_server_context(options)
+        self.https_context = (
+            build_server_context(options, require_client_cert=True)
+            if options.http_admin_client_cert
+            else self.ssl_context
+        )
+        # nsqd verifies an https auth server against --tls-root-ca-file when given.
+        self.auth_tls_context = ssl.create_default_context(cafile=options.tls_root_ca_file or None)
         self.storage = Storage(options)
         self.scheduler = DeadlineScheduler(lambda: self.storage.commit(keep_failed=True))
         self.graph = TopicGraph(
@@ -97,12 +109,11 @@ class BrokerServer:
             min_output_buffer_timeout_ms=_ms(options.min_output_buffer_timeout),
             max_output_buffer_timeout_ms=_ms(options.max_output_buffer_timeout),
             max_msg_timeout_ms=_ms(options.max_msg_timeout),
-            # Stream upgrades (TLS, snappy, deflate) arrive with their own issue; until then
-            # they are never offered, whatever --snappy/--deflate say.
-            tls_available=False,
-            deflate_enabled=False,
-            snappy_enabled=False,
+            tls_available=self.ssl_context is not None,
+            deflate_enabled=options.deflate,
+            snappy_enabled=options.snappy,
             max_deflate_level=options.max_deflate_level,
+            auth_required=bool(options.auth_http_addresses),
         )
         self._default_settings = ClientSettings(
             heartbeat_interval_ms=_ms(options.heartbeat_interval),
@@ -197,8 +208,10 @@ class BrokerServer:
         )
         self.clients[client.id] = client
         log.info("TCP: new client(%s)", remote)
+        protocol = V2ServerConnection(self.limits)
+        protocol.tls_required = self.options.tls_required != "false"
         try:
-            await ClientConnection(self, stream, client, V2ServerConnection(self.limits)).run()
+            await ClientConnection(self, stream, client, protocol).run()
         except* (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as group:
             log.info("[%s] connection ended: %r", remote, group.exceptions[0])
         except* Exception:
@@ -267,6 +280,8 @@ async def _serve(
     async with trio.open_nursery() as timers:
         timers.start_soon(server.scheduler.run)
         timers.start_soon(server.drain_backlogs)
+        if options.statsd_address:
+            timers.start_soon(run_statsd, server)
         await timers.start(server.storage.run, server.metadata_bytes)
         async with trio.open_nursery() as services:
             tcp_scope = trio.CancelScope()
@@ -276,18 +291,29 @@ async def _serve(
                     await _serve_tcp_listeners(server, listeners, task_status=task_status)
 
             await services.start(serve_tcp)
+            serve = partial(
+                serve_http,
+                server,
+                shutdown_trigger=server.shutdown_requested.wait,
+                graceful_timeout=HTTP_GRACEFUL_TIMEOUT,
+            )
+            https_bound = None
+            if server.ssl_context is not None and options.https_address:
+                https_bound = await services.start(
+                    partial(serve, options.https_address, https=True)
+                )
             http_bound = None
             if options.http_address:
-                http_bound = await services.start(
-                    partial(
-                        serve_http,
-                        server,
-                        options.http_address,
-                        shutdown_trigger=server.shutdown_requested.wait,
-                        graceful_timeout=HTTP_GRACEFUL_TIMEOUT,
-                    )
+                # --tls-required=true: plain HTTP only points to HTTPS (tcp-https leaves it open).
+                redirect = (
+                    https_bound[1] if https_bound and options.tls_required == "true" else None
                 )
-            server.addresses = BoundAddresses(tcp=(tcp_bound[0], tcp_bound[1]), http=http_bound)
+                http_bound = await services.start(
+                    partial(serve, options.http_address, require_tls_port=redirect)
+                )
+            server.addresses = BoundAddresses(
+                tcp=(tcp_bound[0], tcp_bound[1]), http=http_bound, https=https_bound
+            )
             log.info("TCP: listening on %s:%d", *server.addresses.tcp)
             # Registries hear of the graph from now on (nsqd does not query them while loading).
             server.graph.events = server.lookup

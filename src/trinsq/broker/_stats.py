@@ -18,6 +18,7 @@ import attrs
 from .._version import NSQ_COMPAT_VERSION
 from ._channel import Channel
 from ._client import Client
+from ._quantile import E2eLatency, aggregate
 from ._topic import Topic
 
 __all__ = [
@@ -32,14 +33,6 @@ __all__ = [
     "collect_stats",
     "memory_stats",
 ]
-
-
-@attrs.frozen
-class E2eLatency:
-    """nsqd's quantile.Result; empty until e2e latency tracking is configured."""
-
-    count: int = 0
-    percentiles: list[dict[str, float]] | None = None
 
 
 @attrs.frozen
@@ -213,11 +206,17 @@ def client_stats(client: Client, topic_filter: str) -> ClientStats:
         requeue_count=client.requeue_count,
         connect_ts=int(client.connect_time),
         sample_rate=client.settings.sample_rate,
-        deflate=False,
-        snappy=False,
+        deflate=client.deflate,
+        snappy=client.snappy,
         user_agent=client.user_agent,
         # nsqd lists at most one topic here (a `break` in clientV2.Stats); tools expect that.
         pub_counts=pub_counts[:1],
+        authed=bool(client.auth and client.auth.authorizations),
+        auth_identity=client.auth.identity if client.auth else "",
+        auth_identity_url=client.auth.identity_url if client.auth else "",
+        tls=client.tls,
+        tls_cipher_suite=client.tls_cipher_suite,
+        tls_version=client.tls_version,
     )
 
 
@@ -241,7 +240,7 @@ def _channel_stats(channel: Channel, include_clients: bool, topic_filter: str) -
         client_count=len(channel.clients),
         clients=clients,
         paused=channel.paused,
-        e2e_processing_latency=E2eLatency(),
+        e2e_processing_latency=E2eLatency() if channel.e2e is None else channel.e2e.result(),
     )
 
 
@@ -278,7 +277,8 @@ def collect_stats(
                 message_count=each.message_count,
                 message_bytes=each.message_bytes,
                 paused=each.paused,
-                e2e_processing_latency=E2eLatency(),
+                # all of the topic's channels, whatever the channel filter (as nsqd)
+                e2e_processing_latency=aggregate(c.e2e for c in each.channels.values()),
             )
         )
     producers: list[ClientStats] | None = None

@@ -1,0 +1,146 @@
+"""Client authorization against an nsq auth server (internal/auth, nsqd/client_v2.go).
+
+A client's AUTH secret is sent to one of ``--auth-http-address`` (tried in turn from a random
+start) as ``GET /auth?remote_ip=&tls=&secret=&common_name=``; the JSON reply lists what the
+client may do and for how long. Topic and channel patterns are unanchored regular expressions,
+as Go's MatchString: a publish is checked with channel ``""``, so it needs a channel pattern
+that matches the empty string.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import ssl
+from typing import Any
+from urllib.parse import urlencode
+
+import attrs
+
+from .._httpclient import HttpClientError, get_json_url
+
+__all__ = ["AuthError", "AuthState", "Authorization", "parse_auth_reply", "query_any_authd"]
+
+
+class AuthError(Exception):
+    """The auth servers could not be asked, or answered something unusable (logged only: the
+    client sees ``E_AUTH_FAILED AUTH failed``)."""
+
+
+@attrs.frozen
+class Authorization:
+    topic: re.Pattern[str]
+    channels: tuple[re.Pattern[str], ...]
+    permissions: frozenset[str]
+
+    def allows(self, topic: str, channel: str) -> bool:
+        needed = "subscribe" if channel else "publish"
+        if needed not in self.permissions or not self.topic.search(topic):
+            return False
+        return any(pattern.search(channel) for pattern in self.channels)
+
+
+@attrs.frozen
+class AuthState:
+    """What the auth server granted one client, until ``expires`` (monotonic seconds)."""
+
+    identity: str
+    identity_url: str
+    authorizations: tuple[Authorization, ...]
+    expires: float
+
+    def expired(self, now: float) -> bool:
+        return now > self.expires
+
+    def allows(self, topic: str, channel: str) -> bool:
+        return any(authorization.allows(topic, channel) for authorization in self.authorizations)
+
+
+def _compile(pattern: object, what: str) -> re.Pattern[str]:
+    if not isinstance(pattern, str):
+        raise AuthError(f"{what} must be a string, got {pattern!r}")
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise AuthError(f"unable to compile {what} {pattern!r} {error}") from None
+
+
+def parse_auth_reply(reply: Any, now: float) -> AuthState:
+    """Validate an auth server's JSON as nsqd does.
+
+    Raises:
+        AuthError: unknown permission, bad regex, a ttl that is not positive, wrong shapes.
+    """
+    if not isinstance(reply, dict):
+        raise AuthError(f"unexpected auth reply {reply!r}")
+    ttl = reply.get("ttl")
+    if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0:
+        raise AuthError(f"invalid ttl {ttl!r}")
+    authorizations = []
+    for item in reply.get("authorizations") or []:
+        if not isinstance(item, dict):
+            raise AuthError(f"unexpected authorization {item!r}")
+        permissions = item.get("permissions") or []
+        for permission in permissions:
+            if permission not in ("subscribe", "publish"):
+                raise AuthError(f"unknown permission {permission}")
+        authorizations.append(
+            Authorization(
+                topic=_compile(item.get("topic", ""), "topic"),
+                channels=tuple(_compile(c, "channel") for c in item.get("channels") or []),
+                permissions=frozenset(permissions),
+            )
+        )
+    identity, identity_url = reply.get("identity", ""), reply.get("identity_url", "")
+    return AuthState(
+        identity=identity if isinstance(identity, str) else "",
+        identity_url=identity_url if isinstance(identity_url, str) else "",
+        authorizations=tuple(authorizations),
+        expires=now + ttl,
+    )
+
+
+def auth_url(address: str, query: dict[str, str]) -> str:
+    """``host:port`` becomes ``http://host:port/auth``; a value with ``://`` is a full URL."""
+    base = address if "://" in address else f"http://{address}/auth"
+    return f"{base}?{urlencode(sorted(query.items()))}"
+
+
+async def query_any_authd(
+    addresses: list[str],
+    *,
+    remote_ip: str,
+    tls: bool,
+    common_name: str,
+    secret: str,
+    now: float,
+    connect_timeout: float,
+    request_timeout: float,
+    client_tls: ssl.SSLContext | None = None,
+) -> AuthState:
+    """Ask the auth servers in turn, from a random one, until one answers usably.
+
+    Raises:
+        AuthError: none did; the message says what each one did wrong.
+    """
+    query = {
+        "common_name": common_name,
+        "remote_ip": remote_ip,
+        "secret": secret,
+        "tls": "true" if tls else "false",
+    }
+    failures: list[str] = []
+    start = random.randrange(len(addresses))
+    for index in range(len(addresses)):
+        address = addresses[(start + index) % len(addresses)]
+        try:
+            reply = await get_json_url(
+                auth_url(address, query),
+                connect_timeout=connect_timeout,
+                request_timeout=request_timeout,
+                tls=client_tls,
+            )
+            return parse_auth_reply(reply, now)
+        except (HttpClientError, AuthError) as error:
+            failures.append(f"failed to auth against {address} - {error}")
+    raise AuthError("; ".join(failures))
