@@ -20,6 +20,7 @@ import attrs
 
 from ._backend import Backend
 from ._message import Message
+from ._quantile import LatencyStream
 
 __all__ = ["Channel", "ChannelError", "Consumer", "Scheduler"]
 
@@ -93,6 +94,8 @@ class Channel:
     _deferred_due: dict[bytes, float] = attrs.field(factory=dict)
     _scheduled: float | None = None
     wall_clock_ns: Callable[[], int] = time.time_ns
+    # End-to-end latency of finished messages, when --e2e-processing-latency-percentile is set.
+    e2e: LatencyStream | None = None
     # randrange(100) as nsqd's rand.Int31n(100), injectable so tests can fix the draws.
     random_percent: Callable[[], int] = attrs.field(default=lambda: random.randrange(100))
 
@@ -208,6 +211,8 @@ class Channel:
         """
         message = self._pop_in_flight(owner, message_id)
         self.backend.release(message)
+        if self.e2e is not None:
+            self.e2e.insert(self.wall_clock_ns() - message.timestamp)
         return message
 
     def requeue(self, owner: int, message_id: bytes, delay: float) -> None:

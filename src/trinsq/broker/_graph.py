@@ -17,6 +17,7 @@ from ._channel import Channel, Consumer, Scheduler
 from ._message import Message, MessageIdFactory
 from ._metadata import ChannelMetadata, TopicMetadata
 from ._options import BrokerOptions
+from ._quantile import LatencyStream
 from ._topic import Topic
 
 __all__ = ["GraphEvents", "NoGraphEvents", "TopicGraph", "channel_queue_name"]
@@ -96,6 +97,12 @@ class TopicGraph:
             clock=self.clock,
             scheduler=self.scheduler,
         )
+        if options.e2e_processing_latency_percentiles:
+            channel.e2e = LatencyStream(
+                options.e2e_processing_latency_percentiles,
+                options.e2e_processing_latency_window_time,
+                self.clock,
+            )
         if not (ephemeral or topic.ephemeral):
             self.persistence.metadata_changed()
         self.events.channel_created(topic.name, name)

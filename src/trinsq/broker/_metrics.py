@@ -10,7 +10,7 @@ import gc
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Final
 
-from ._stats import ChannelStats, TopicStats, collect_stats, memory_stats
+from ._stats import ChannelStats, E2eLatency, TopicStats, collect_stats, memory_stats
 
 if TYPE_CHECKING:
     from ._server import BrokerServer
@@ -50,7 +50,7 @@ _CHANNEL_FAMILIES: Final[list[tuple[str, str, str, Callable[[ChannelStats], int]
 
 _LABEL_ESCAPES: Final = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
 
-Sample = tuple[dict[str, str], int]
+Sample = tuple[dict[str, str], float]
 
 
 def escape_label_value(text: str) -> str:
@@ -73,6 +73,14 @@ class _Exposition:
         return "\n".join(self.lines) + "\n"
 
 
+def _latency_samples(labels: dict[str, str], latency: E2eLatency) -> list[Sample]:
+    """One sample per configured quantile, in seconds (/stats has them in ns)."""
+    return [
+        ({**labels, "quantile": repr(float(item["quantile"]))}, item["value"] / 1e9)
+        for item in latency.percentiles or []
+    ]
+
+
 def render_metrics(server: BrokerServer) -> str:
     """The exposition text for ``server`` now."""
     topics = collect_stats(server.graph.topics, (), include_clients=False)[0] or []
@@ -86,6 +94,29 @@ def render_metrics(server: BrokerServer) -> str:
             ({"topic": topic, "channel": c.channel_name}, channel_value(c)) for topic, c in channels
         ]
         out.family(name, kind, help_text, samples)
+    latency_help = "End-to-end processing latency quantiles over the e2e window."
+    out.family(
+        "nsq_topic_e2e_processing_latency_seconds",
+        "gauge",
+        latency_help,
+        [
+            sample
+            for t in topics
+            for sample in _latency_samples({"topic": t.topic_name}, t.e2e_processing_latency)
+        ],
+    )
+    out.family(
+        "nsq_channel_e2e_processing_latency_seconds",
+        "gauge",
+        latency_help,
+        [
+            sample
+            for topic, c in channels
+            for sample in _latency_samples(
+                {"topic": topic, "channel": c.channel_name}, c.e2e_processing_latency
+            )
+        ],
+    )
 
     clients = server.clients.values()
     queues = sorted(server.storage.queues.items())

@@ -12,9 +12,17 @@ from ._stats import ClientStats, E2eLatency, StatsDocument
 __all__ = ["render_text_stats"]
 
 
+def _nanoseconds_to_human(value: float) -> str:
+    """nsqd's stringy.NanoSecondToHuman: one decimal in the largest unit the value exceeds."""
+    for scale, suffix in ((1e9, "s"), (1e6, "ms"), (1e3, "us")):
+        if value > scale:
+            return f"{value / scale:.1f}{suffix}"
+    return f"{value:.1f}ns"
+
+
 def _e2e(latency: E2eLatency) -> str:
     values = [item.get("value", 0.0) for item in latency.percentiles or []]
-    return ", ".join(format_go_duration(value / 1e9) for value in values)
+    return ", ".join(_nanoseconds_to_human(value) for value in values)
 
 
 def _client_line(client: ClientStats, now: float) -> str:
