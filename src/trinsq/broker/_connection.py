@@ -121,6 +121,7 @@ class ClientConnection:
         # A command that must await (AUTH, an expired authorization): the reader runs it, in
         # order, before the commands still buffered behind it.
         self._async_step: Callable[[], Awaitable[None]] | None = None
+        self._auth_just_queried = False
         self._pump_parking = False
         self._pump_parked = trio.Event()
         self._pump_resume = trio.Event()
@@ -444,11 +445,16 @@ class ClientConnection:
         if not self.server.options.auth_http_addresses:
             return True
         state = self.client.auth
-        if state is None or not state.authorizations:
+        if self._auth_just_queried:
+            # nsqd checks for authorizations before asking again; the fresh answer is then
+            # judged by what it allows alone.
+            self._auth_just_queried = False
+        elif state is None or not state.authorizations:
             raise ProtocolError("E_AUTH_FIRST", f"AUTH required before {name}")
-        if state.expired(trio.current_time()):
+        elif state.expired(trio.current_time()):
             self._async_step = partial(self._reauthorize, retry)
             return False
+        assert state is not None
         if not state.allows(topic, channel):
             quoted = f"{go_quote(topic.encode())} {go_quote(channel.encode())}"
             raise ProtocolError("E_UNAUTHORIZED", f"AUTH failed for {name} on {quoted}")
@@ -456,6 +462,7 @@ class ClientConnection:
 
     async def _reauthorize(self, retry: Callable[[], None]) -> None:
         await self._query_auth()
+        self._auth_just_queried = True
         retry()
 
     def _subscribe(self, command: Subscribe) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import warnings
 from typing import Final
 
 from ._options import BrokerOptions, OptionError
@@ -41,7 +42,11 @@ def build_server_context(
     if not options.tls_enabled:
         return None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = _MIN_VERSIONS[options.tls_min_version]
+    with warnings.catch_warnings():
+        # nsqd's default minimum is TLS 1.0, which Python deprecates: allowed on purpose, as
+        # asked for (the OpenSSL build may still refuse it).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = _MIN_VERSIONS[options.tls_min_version]
     try:
         context.load_cert_chain(options.tls_cert, options.tls_key)
         verify = bool(options.tls_client_auth_policy) or require_client_cert
