@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 
@@ -23,6 +24,13 @@ def run_broker(options: BrokerOptions) -> int:
     or a locked data path prints one line and gives status 1.
     """
     configure_logging(options.log_level, options.log_prefix)
+    # A broker holds many small objects for a long time (queued and in-flight messages) and
+    # makes few reference cycles: rarer young-generation collections and a frozen start-up
+    # heap cut the time the collector spends re-walking them. Only for the command; an
+    # embedding program keeps its own settings.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     try:
         server = BrokerServer(options)
     except OptionError as error:  # e.g. a TLS cert or key that cannot be loaded

@@ -10,6 +10,7 @@ after the body. A fatal problem raises :class:`ProtocolError` (send its frame, t
 from __future__ import annotations
 
 import enum
+import struct
 from collections.abc import Callable, Generator
 from typing import Final
 
@@ -94,6 +95,11 @@ _CLOSE: Final = Close()
 _Read = tuple[int, str, str]
 _BodyParser = Generator[_Read, bytes, Command]
 _BodyReader = Generator[_Read, bytes, bytes]  # a step of a _BodyParser that yields raw bytes
+
+
+_INT32_BE: Final = struct.Struct(">i")
+_FAST_PUBLISH: Final = frozenset({b"PUB", b"MPUB"})
+_DELIVERY_STATES: Final = frozenset({ClientState.SUBSCRIBED, ClientState.CLOSING})
 
 
 def _int32(raw: bytes) -> int:
@@ -315,6 +321,17 @@ class V2ServerConnection:
             raise ProtocolError(
                 "E_INVALID", f"cannot {_text(name)} in current state (TLS required)"
             )
+        if (
+            name == b"FIN"
+            and len(params) >= 2
+            and len(params[1]) == MESSAGE_ID_LENGTH
+            and self.state in _DELIVERY_STATES
+        ):
+            return Finish(params[1])  # the commonest command, in one step
+        if name in _FAST_PUBLISH and len(params) >= 2 and is_valid_name_bytes(params[1]):
+            complete = self._complete_publish(name, params[1])
+            if complete is not None:
+                return complete
         handler = self._handlers.get(name)
         if handler is None:
             raise ProtocolError("E_INVALID", f"invalid command {_text(name)}")
@@ -324,6 +341,48 @@ class V2ServerConnection:
             self._want = next(result)
             return self._drive_body()
         return result
+
+    def _complete_publish(self, name: bytes, raw_topic: bytes) -> Command | None:
+        """The common case, a PUB or MPUB that arrived whole and valid, parsed in one pass.
+
+        Returns None for anything else (still incomplete, or a size that is wrong): the
+        incremental path then reads it and raises nsqd's errors, so this path never has to.
+        """
+        buffer = self._buffer
+        start = self._pos
+        available = len(buffer) - start
+        if available < 4:
+            return None
+        (size,) = _INT32_BE.unpack_from(buffer, start)
+        limits = self.limits
+        if name == b"PUB":
+            if not 0 < size <= limits.max_msg_size or available < 4 + size:
+                return None
+            self._pos = start + 4 + size
+            return Publish(raw_topic.decode("ascii"), bytes(buffer[start + 4 : start + 4 + size]))
+        if not 4 < size <= limits.max_body_size or available < 4 + size:
+            return None
+        end = start + 4 + size
+        (count,) = _INT32_BE.unpack_from(buffer, start + 4)
+        if count <= 0 or count > (limits.max_body_size - 4) // 5:
+            return None
+        max_msg_size = limits.max_msg_size
+        unpack = _INT32_BE.unpack_from
+        position = start + 8
+        bodies = []
+        for _ in range(count):
+            if position + 4 > end:
+                return None
+            (message_size,) = unpack(buffer, position)
+            position += 4
+            if not 0 < message_size <= max_msg_size or position + message_size > end:
+                return None
+            bodies.append(bytes(buffer[position : position + message_size]))
+            position += message_size
+        if position != end:
+            return None
+        self._pos = end
+        return MultiPublish(raw_topic.decode("ascii"), tuple(bodies))
 
     def _drive_body(self) -> Command | NeedData | StreamClosed:
         body = self._body
