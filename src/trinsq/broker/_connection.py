@@ -19,10 +19,8 @@ always writes to ``self.stream``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import ssl
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
@@ -55,12 +53,11 @@ from ..protocol import (
     append_message_frame,
     encode_error,
     encode_response,
-    go_quote,
     negotiate_identify,
 )
-from ._auth import AuthError, query_any_authd
 from ._channel import Channel, ChannelError
 from ._client import Client
+from ._connection_auth import AuthCommands, common_name
 from ._streams import DeflateStream, PrefixedStream, SnappyStream
 from ._tls import tls_version_name
 
@@ -82,7 +79,7 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-class ClientConnection:
+class ClientConnection(AuthCommands):
     """Serve one V2 client on ``stream`` until either side ends the connection.
 
     Args:
@@ -376,7 +373,7 @@ class ClientConnection:
                 with trio.fail_after(TLS_HANDSHAKE_TIMEOUT):
                     await tls.do_handshake()
                 self.protocol.tls_active = True
-                self.client.tls_common_name = _common_name(tls)
+                self.client.tls_common_name = common_name(tls)
                 cipher = tls.cipher()
                 self.client.tls_version = tls_version_name(tls.version())
                 self.client.tls_cipher_suite = cipher[0] if cipher else ""
@@ -396,74 +393,6 @@ class ClientConnection:
         finally:
             self._pump_parking = False
             self._pump_resume.set()
-
-    def _auth(self, command: Auth) -> None:
-        client = self.client
-        if client.auth is not None and client.auth.authorizations:
-            raise ProtocolError("E_INVALID", "AUTH already set")
-        if not self.server.options.auth_http_addresses:
-            raise ProtocolError("E_AUTH_DISABLED", "AUTH disabled")
-        client.auth_secret = command.secret.decode("utf-8", "surrogateescape")
-        self._async_step = self._authenticate
-
-    async def _authenticate(self) -> None:
-        await self._query_auth()
-        state = self.client.auth
-        assert state is not None
-        if not state.authorizations:
-            raise ProtocolError("E_UNAUTHORIZED", "AUTH no authorizations found")
-        reply = {
-            "identity": state.identity,
-            "identity_url": state.identity_url,
-            "permission_count": len(state.authorizations),
-        }
-        self._respond(encode_response(json.dumps(reply, separators=(",", ":")).encode()))
-
-    async def _query_auth(self) -> None:
-        client = self.client
-        options = self.server.options
-        try:
-            client.auth = await query_any_authd(
-                options.auth_http_addresses,
-                remote_ip=client.remote_address.rpartition(":")[0].strip("[]"),
-                tls=client.tls,
-                common_name=client.tls_common_name,
-                secret=client.auth_secret,
-                now=trio.current_time(),
-                connect_timeout=options.http_client_connect_timeout,
-                request_timeout=options.http_client_request_timeout,
-                client_tls=self.server.auth_tls_context,
-            )
-        except AuthError as error:
-            # The details stay in the log: they are not for an untrusted client (nsqd).
-            log.warning("[%s] AUTH failed %s", client.remote_address, error)
-            raise ProtocolError("E_AUTH_FAILED", "AUTH failed") from None
-
-    def _authorized(self, name: str, topic: str, channel: str, retry: Callable[[], None]) -> bool:
-        """nsqd's CheckAuth. False means an expired authorization is being asked again, after
-        which ``retry`` runs the command anew."""
-        if not self.server.options.auth_http_addresses:
-            return True
-        state = self.client.auth
-        if self._auth_just_queried:
-            # nsqd checks for authorizations before asking again; the fresh answer is then
-            # judged by what it allows alone.
-            self._auth_just_queried = False
-        elif state is None or not state.authorizations:
-            raise ProtocolError("E_AUTH_FIRST", f"AUTH required before {name}")
-        elif state.expired(trio.current_time()):
-            self._async_step = partial(self._reauthorize, retry)
-            return False
-        assert state is not None
-        if not state.allows(topic, channel):
-            quoted = f"{go_quote(topic.encode())} {go_quote(channel.encode())}"
-            raise ProtocolError("E_UNAUTHORIZED", f"AUTH failed for {name} on {quoted}")
-        return True
-
-    async def _reauthorize(self, retry: Callable[[], None]) -> None:
-        await self._query_auth()
-        self._auth_just_queried = True
-        retry()
 
     def _subscribe(self, command: Subscribe) -> None:
         client = self.client
@@ -566,16 +495,3 @@ class ClientConnection:
 
     def _nop(self, command: Nop) -> None:
         pass
-
-
-def _common_name(tls: trio.SSLStream[Any]) -> str:
-    """The client certificate's subject CN, which nsqd passes to the auth server."""
-    try:
-        certificate = tls.getpeercert()
-    except (ValueError, ssl.SSLError):
-        return ""
-    for entry in (certificate or {}).get("subject", ()):
-        for key, value in entry:
-            if key == "commonName":
-                return str(value)
-    return ""

@@ -14,8 +14,6 @@ import struct
 from collections.abc import Callable, Generator
 from typing import Final
 
-import attrs
-
 from ._commands import (
     Auth,
     Close,
@@ -33,6 +31,8 @@ from ._commands import (
 )
 from ._errors import ConnectionMustClose, ProtocolError
 from ._gofmt import go_quote, parse_base10, to_int64, wrap_duration_ms
+from ._limits import Limits
+from ._mpub import mpub_messages, parse_binary_mpub
 from ._names import is_valid_name_bytes
 
 __all__ = [
@@ -59,18 +59,6 @@ class ClientState(enum.IntEnum):
     CONNECTED = 2
     SUBSCRIBED = 3
     CLOSING = 4
-
-
-@attrs.frozen
-class Limits:
-    """The server limits the parser enforces (nsqd option defaults)."""
-
-    max_msg_size: int = 1_048_576
-    max_body_size: int = 5_242_880
-    max_rdy_count: int = 2500
-    max_req_timeout_ms: int = 3_600_000
-    # A command line, newline included, must fit nsqd's 16 KiB bufio read buffer.
-    max_line_size: int = 16_384
 
 
 class NeedData(enum.Enum):
@@ -122,67 +110,6 @@ def _whole_ms(nanoseconds: int) -> int:
 def _text(raw: bytes) -> str:
     """Go's %s of a byte slice: the bytes as they are (kept exact via surrogateescape)."""
     return raw.decode("utf-8", "surrogateescape")
-
-
-def _mpub_messages(
-    limits: Limits, body_size: int | None
-) -> Generator[_Read, bytes, tuple[bytes, ...]]:
-    """nsqd's readMPUB: ``[int32 count]([int32 size][bytes])*`` with its checks and texts.
-
-    With a ``body_size`` (TCP MPUB) the messages must fill it exactly: nsqd never checks that,
-    but it makes the announced size really bound what one MPUB can make us buffer. Without one
-    (HTTP /mpub?binary=true) bytes after the last message are ignored, as nsqd ignores them.
-    """
-    count = _int32((yield (4, "E_BAD_BODY", "MPUB failed to read message count")))
-    if count <= 0 or count > (limits.max_body_size - 4) // 5:
-        raise ProtocolError("E_BAD_BODY", f"MPUB invalid message count {count}")
-    remaining = None if body_size is None else body_size - 4
-    bodies: list[bytes] = []
-    for index in range(count):
-        size = _int32(
-            (yield (4, "E_BAD_MESSAGE", f"MPUB failed to read message({index}) body size"))
-        )
-        if size <= 0:
-            raise ProtocolError("E_BAD_MESSAGE", f"MPUB invalid message({index}) body size {size}")
-        if size > limits.max_msg_size:
-            raise ProtocolError(
-                "E_BAD_MESSAGE", f"MPUB message too big {size} > {limits.max_msg_size}"
-            )
-        if remaining is not None:
-            remaining -= 4 + size
-            if remaining < 0:
-                raise ProtocolError(
-                    "E_BAD_BODY", f"MPUB message({index}) overruns body size {body_size}"
-                )
-        bodies.append((yield (size, "E_BAD_MESSAGE", "MPUB failed to read message body")))
-    if remaining:
-        raise ProtocolError(
-            "E_BAD_BODY", f"MPUB body size {body_size} has {remaining} bytes after messages"
-        )
-    return tuple(bodies)
-
-
-def parse_binary_mpub(data: bytes, limits: Limits) -> tuple[bytes, ...]:
-    """The messages of an HTTP ``/mpub?binary=true`` body (the TCP MPUB body without its
-    outer size).
-
-    Raises:
-        ProtocolError: nsqd's MPUB error; the HTTP API answers 413 with its code minus "E_".
-    """
-    reader = _mpub_messages(limits, None)
-    want = next(reader)
-    position = 0
-    while True:
-        size, code, text = want
-        if len(data) - position < size:
-            raise ProtocolError(code, text)
-        chunk = data[position : position + size]
-        position += size
-        try:
-            want = reader.send(chunk)
-        except StopIteration as done:
-            bodies: tuple[bytes, ...] = done.value
-            return bodies
 
 
 class V2ServerConnection:
@@ -512,7 +439,7 @@ class V2ServerConnection:
             raise ProtocolError(
                 "E_BAD_BODY", f"MPUB body too big {body_size} > {limits.max_body_size}"
             )
-        bodies = yield from _mpub_messages(limits, body_size)
+        bodies = yield from mpub_messages(limits, body_size)
         return MultiPublish(topic, bodies)
 
     def _rdy(self, params: list[bytes]) -> Command:
