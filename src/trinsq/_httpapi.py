@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from ._json import go_json
 from .broker._options import split_host_port
-from .protocol import QueryError, parse_go_query
+from .protocol import QueryError, is_valid_channel_name, is_valid_topic_name, parse_go_query
 
 __all__ = [
     "BOOL_PARAMS",
@@ -38,6 +38,7 @@ __all__ = [
     "respond_error",
     "respond_v1",
     "serve_app",
+    "topic_channel_args",
 ]
 
 JSON_TYPE: Final = "application/json; charset=utf-8"
@@ -91,6 +92,21 @@ def first_param(params: dict[str, list[str]], key: str) -> str | None:
     """The value Go's ``Get`` returns: the first one, or None when the key is absent."""
     values = params.get(key)
     return values[0] if values else None
+
+
+def topic_channel_args(params: dict[str, list[str]]) -> tuple[str, str]:
+    """nsq's GetTopicChannelArgs: both names present and valid, with its error texts."""
+    topic = first_param(params, "topic")
+    if topic is None:
+        raise HttpError(400, "MISSING_ARG_TOPIC")
+    if not is_valid_topic_name(topic):
+        raise HttpError(400, "INVALID_ARG_TOPIC")
+    channel = first_param(params, "channel")
+    if channel is None:
+        raise HttpError(400, "MISSING_ARG_CHANNEL")
+    if not is_valid_channel_name(channel):
+        raise HttpError(400, "INVALID_ARG_CHANNEL")
+    return topic, channel
 
 
 async def read_body(limit: int) -> bytes | None:

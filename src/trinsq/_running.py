@@ -12,7 +12,15 @@ from typing import Any, Protocol
 
 import trio
 
-__all__ = ["Stoppable", "run_until_signal", "single_errors"]
+__all__ = ["Stoppable", "host_port", "run_until_signal", "single_errors"]
+
+
+def host_port(address: tuple[str, int] | None) -> str | None:
+    """A bound ``(host, port)`` as the ``host:port`` clients are given (None stays None)."""
+    if address is None:
+        return None
+    host, port = address
+    return f"{host}:{port}"
 
 
 class Stoppable(Protocol):

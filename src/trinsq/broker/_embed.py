@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 import trio
 
-from .._running import single_errors
+from .._running import host_port, single_errors
 from ._options import BrokerOptions
 from ._server import BoundAddresses, BrokerServer, serve_broker
 
@@ -32,16 +32,12 @@ class RunningBroker:
     @property
     def tcp_address(self) -> str:
         """``host:port`` of the TCP (protocol V2) listener."""
-        host, port = self.addresses.tcp
-        return f"{host}:{port}"
+        return f"{self.addresses.tcp[0]}:{self.addresses.tcp[1]}"
 
     @property
     def http_address(self) -> str | None:
         """``host:port`` of the HTTP listener, or None when HTTP is disabled."""
-        if self.addresses.http is None:
-            return None
-        host, port = self.addresses.http
-        return f"{host}:{port}"
+        return host_port(self.addresses.http)
 
     @property
     def topics(self) -> dict[str, Any]:

@@ -31,10 +31,10 @@ from .._httpapi import (
     respond,
     respond_v1,
     serve_app,
+    topic_channel_args,
 )
 from ..protocol import (
     ProtocolError,
-    is_valid_channel_name,
     is_valid_topic_name,
     parse_binary_mpub,
 )
@@ -86,17 +86,8 @@ class BrokerHttpApi:
         return name
 
     def _topic_and_channel(self, params: dict[str, list[str]]) -> tuple[Any, str]:
-        """getExistingTopicFromQuery with nsqd's GetTopicChannelArgs texts."""
-        topic_name = first_param(params, "topic")
-        if topic_name is None:
-            raise HttpError(400, "MISSING_ARG_TOPIC")
-        if not is_valid_topic_name(topic_name):
-            raise HttpError(400, "INVALID_ARG_TOPIC")
-        channel_name = first_param(params, "channel")
-        if channel_name is None:
-            raise HttpError(400, "MISSING_ARG_CHANNEL")
-        if not is_valid_channel_name(channel_name):
-            raise HttpError(400, "INVALID_ARG_CHANNEL")
+        """getExistingTopicFromQuery: valid names and an existing topic."""
+        topic_name, channel_name = topic_channel_args(params)
         topic = self.server.graph.topics.get(topic_name)
         if topic is None:
             raise HttpError(404, "TOPIC_NOT_FOUND")

@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 import trio
 
-from .._running import single_errors
+from .._running import host_port, single_errors
 from ._options import RegistryOptions
 from ._server import RegistryAddresses, RegistryServer, serve_registry
 
@@ -31,16 +31,12 @@ class RunningRegistry:
     @property
     def tcp_address(self) -> str:
         """``host:port`` brokers register with (``--lookupd-tcp-address``)."""
-        host, port = self.addresses.tcp
-        return f"{host}:{port}"
+        return f"{self.addresses.tcp[0]}:{self.addresses.tcp[1]}"
 
     @property
     def http_address(self) -> str | None:
         """``host:port`` consumers query (``lookupd_http_addresses``)."""
-        if self.addresses.http is None:
-            return None
-        host, port = self.addresses.http
-        return f"{host}:{port}"
+        return host_port(self.addresses.http)
 
     def request_shutdown(self) -> None:
         self.server.request_shutdown()

@@ -23,9 +23,10 @@ from .._httpapi import (
     respond,
     respond_v1,
     serve_app,
+    topic_channel_args,
 )
 from .._version import NSQ_COMPAT_VERSION
-from ..protocol import is_valid_channel_name, is_valid_topic_name
+from ..protocol import is_valid_topic_name
 
 if TYPE_CHECKING:
     from ._server import RegistryServer
@@ -40,19 +41,6 @@ def _topic(params: dict[str, list[str]]) -> str:
     if topic is None:
         raise HttpError(400, "MISSING_ARG_TOPIC")
     return topic
-
-
-def _topic_and_channel(params: dict[str, list[str]]) -> tuple[str, str]:
-    """nsq's GetTopicChannelArgs, with its error texts."""
-    topic = _topic(params)
-    if not is_valid_topic_name(topic):
-        raise HttpError(400, "INVALID_ARG_TOPIC")
-    channel = first_param(params, "channel")
-    if channel is None:
-        raise HttpError(400, "MISSING_ARG_CHANNEL")
-    if not is_valid_channel_name(channel):
-        raise HttpError(400, "INVALID_ARG_CHANNEL")
-    return topic, channel
 
 
 class RegistryHttpApi:
@@ -112,11 +100,11 @@ class RegistryHttpApi:
         return respond_v1(None)
 
     async def channel_create(self) -> Response:
-        self.db.create_channel(*_topic_and_channel(query_params()))
+        self.db.create_channel(*topic_channel_args(query_params()))
         return respond_v1(None)
 
     async def channel_delete(self) -> Response:
-        if not self.db.delete_channel(*_topic_and_channel(query_params())):
+        if not self.db.delete_channel(*topic_channel_args(query_params())):
             raise HttpError(404, "CHANNEL_NOT_FOUND")
         return respond_v1(None)
 
