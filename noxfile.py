@@ -1,4 +1,4 @@
-"""Developer sessions: `nox -s tests`, `nox -s lint`."""
+"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s bench -- <scenario> ...`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,16 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (lint and format) and mypy --strict."""
     session.install("-e", ".[dev]")
-    session.run("ruff", "check", "src", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "noxfile.py")
     session.run("mypy", "--strict", "src/trinsq")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """The benchmark suite (docs/benchmarks.md): `nox -s bench -- writer --start-broker`.
+
+    Without arguments it runs the smoke mode: every scenario for about a second.
+    """
+    session.install("-e", ".")
+    session.run("python", "-m", "benchmarks", *(session.posargs or ["smoke"]))

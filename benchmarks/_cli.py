@@ -1,0 +1,203 @@
+"""``python -m benchmarks <scenario> [options]``: see docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from benchmarks import _scenarios as sc
+from benchmarks._report import Report
+from benchmarks._target import Target, machine, started_broker
+from benchmarks._wire import parse_address
+
+NEEDS_PID = {"rss-queued", "idle"}
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Load generators for any NSQ-compatible nsqd (Go nsqd or trinsq broker).",
+    )
+    subs = parser.add_subparsers(dest="scenario", required=True, metavar="scenario")
+
+    def scenario(name: str, help: str, *, broker: bool = True) -> argparse.ArgumentParser:
+        p = subs.add_parser(name, help=help, description=help)
+        if broker:
+            p.add_argument("--address", default="127.0.0.1:4150", help="nsqd TCP host:port")
+            p.add_argument("--http-address", help="nsqd HTTP host:port (depth checks, cleanup)")
+            p.add_argument("--broker-pid", type=int, help="PID of the broker, to read its /proc")
+            p.add_argument(
+                "--start-broker",
+                action="store_true",
+                help="start 'python -m trinsq broker' on free 127.0.0.1 ports and stop it after",
+            )
+            p.add_argument(
+                "--broker-arg",
+                action="append",
+                default=[],
+                metavar="FLAG",
+                help="extra flag for the started broker, e.g. --broker-arg=--mem-queue-size=1000",
+            )
+        p.add_argument("--json", metavar="FILE", help="append one JSON line per report to FILE")
+        p.add_argument("--procs", type=int, default=sc.CPUS, help="generator processes")
+        p.add_argument("--size", type=int, default=200, help="message size in bytes")
+        return p
+
+    def batch(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--batch-size", type=int, default=200, help="messages per MPUB")
+
+    def duration(p: argparse.ArgumentParser, default: float) -> None:
+        p.add_argument("--duration", type=float, default=default, help="seconds")
+
+    p = scenario("writer", "bench_writer: MPUB batches, one connection per process")
+    batch(p)
+    duration(p, 10)
+    p.add_argument("--topic", default="sub_bench")
+    p.add_argument("--messages", type=int, default=0, help="publish this many, not for --duration")
+
+    p = scenario("reader", "bench_reader: SUB, RDY, FIN everything; one connection per process")
+    duration(p, 10)
+    p.add_argument("--rdy", type=int, default=2500)
+    p.add_argument("--topic", default="sub_bench")
+    p.add_argument("--channel", default="ch")
+    p.add_argument("--idle-timeout", type=float, default=2.0, help="stop when drained this long")
+
+    p = scenario("pair", "bench.sh: the writer, then the reader draining what it wrote")
+    batch(p)
+    duration(p, 10)
+    p.add_argument("--rdy", type=int, default=2500)
+    p.add_argument("--messages", type=int, default=0, help="publish this many, not for --duration")
+
+    p = scenario("pub", "unbatched PUB from one process")
+    duration(p, 10)
+    p.add_argument(
+        "--in-flight", type=_ints, default=[1], help="PUBs kept unanswered, e.g. 1,16 (1: wait)"
+    )
+
+    p = scenario("consumers", "drain a pre-filled topic with 1, 10, 100 consumers on one channel")
+    batch(p)
+    duration(p, 60)
+    p.add_argument("--counts", type=_ints, default=[1, 10, 100])
+    p.add_argument("--messages", type=int, default=500_000, help="messages pre-filled per run")
+    p.add_argument("--max-in-flight", type=int, default=2500, help="RDY spread over consumers")
+    p.add_argument("--rdy", type=int, default=0, help="fixed RDY per consumer instead")
+
+    p = scenario("latency", "publish-to-receive percentiles at a fixed offered rate")
+    duration(p, 10)
+    p.add_argument("--rate", type=float, default=10_000, help="messages per second offered")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds not measured")
+    p.add_argument("--rdy", type=int, default=1000)
+    p.add_argument(
+        "--output-buffer-size",
+        type=int,
+        default=-1,
+        help="IDENTIFY output_buffer_size (-1 unbuffered, 0 server default)",
+    )
+
+    p = scenario("rss-queued", "broker RSS with N messages queued and no consumers")
+    batch(p)
+    p.add_argument("--messages", type=int, default=1_000_000)
+
+    p = scenario("idle", "broker RSS and CPU while holding idle, heartbeating connections")
+    p.add_argument("--connections", type=int, default=10_000)
+    p.add_argument("--heartbeat-interval", type=int, default=5000, help="milliseconds")
+    p.add_argument("--hold", type=float, default=30.0, help="seconds held and measured")
+    p.set_defaults(procs=4)
+
+    p = scenario("generator-check", "the generators alone against trivial servers", broker=False)
+    batch(p)
+    duration(p, 5)
+    p.add_argument("--rdy", type=int, default=2500)
+    p.add_argument("--in-flight", type=_ints, default=[1, 16])
+    p.add_argument("--rate", type=float, default=10_000)
+
+    p = scenario(
+        "smoke", "every scenario for about a second against a started broker", broker=False
+    )
+    return parser
+
+
+@contextlib.contextmanager
+def _target(args: argparse.Namespace) -> Iterator[Target]:
+    if args.start_broker:
+        with started_broker(args.broker_arg) as target:
+            print(f"# started {target.describe()}", flush=True)
+            yield target
+        return
+    http = parse_address(args.http_address) if args.http_address else None
+    yield Target(tcp=parse_address(args.address), http=http, pid=args.broker_pid)
+
+
+def _run(args: argparse.Namespace, target: Target) -> list[Report]:
+    a = args
+    runs: dict[str, Callable[[], Report | list[Report]]] = {
+        "writer": lambda: sc.writer(
+            target, a.procs, a.size, a.batch_size, a.duration, a.topic, messages=a.messages
+        ),
+        "reader": lambda: sc.reader(
+            target, a.procs, a.size, a.rdy, a.duration, a.topic, a.channel, 0, a.idle_timeout
+        ),
+        "pair": lambda: sc.pair(
+            target, a.procs, a.size, a.batch_size, a.rdy, a.duration, messages=a.messages
+        ),
+        "pub": lambda: sc.pub(target, a.size, a.duration, a.in_flight),
+        "consumers": lambda: sc.consumers(
+            target,
+            a.counts,
+            a.messages,
+            a.procs,
+            a.size,
+            a.batch_size,
+            a.max_in_flight,
+            a.rdy,
+            a.duration,
+        ),
+        "latency": lambda: sc.latency(
+            target, a.rate, a.size, a.warmup, a.duration, a.rdy, a.output_buffer_size
+        ),
+        "rss-queued": lambda: sc.rss_queued(target, a.messages, a.size, a.batch_size, a.procs),
+        "idle": lambda: sc.idle(target, a.connections, a.procs, a.heartbeat_interval, a.hold),
+    }
+    out = runs[a.scenario]()
+    return out if isinstance(out, list) else [out]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.scenario == "smoke":
+        from benchmarks._smoke import smoke
+
+        return smoke()
+    info = machine()
+    print("# " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
+    if args.scenario == "generator-check":
+        reports = sc.generator_check(
+            args.procs,
+            args.size,
+            args.batch_size,
+            args.rdy,
+            args.duration,
+            args.in_flight,
+            rate=args.rate,
+        )
+    else:
+        with _target(args) as target:
+            reports = _run(args, target)
+    if args.json:
+        with open(args.json, "a") as out:
+            for report in reports:
+                record: dict[str, Any] = {"scenario": report.scenario, **report.metrics}
+                out.write(json.dumps(record, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
