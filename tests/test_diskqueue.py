@@ -56,6 +56,14 @@ def drain(queue: DiskQueue) -> list[bytes]:
     return out
 
 
+def drain_batched(queue: DiskQueue, batch: int) -> list[bytes]:
+    out = []
+    while (record := queue.pop()) is not None:
+        out.append(record)
+        out.extend(queue.pop_buffered(batch))
+    return out
+
+
 # --- the on-disk format ------------------------------------------------------------------
 
 
@@ -616,7 +624,8 @@ def test_closed_queue_refuses_work(tmp_path: Path) -> None:
             call()
 
 
-def test_random_operations_match_a_fifo(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batches", [False, True])
+def test_random_operations_match_a_fifo(tmp_path: Path, batches: bool) -> None:
     rng = random.Random(42)
     model: deque[bytes] = deque()
 
@@ -630,8 +639,13 @@ def test_random_operations_match_a_fifo(tmp_path: Path) -> None:
             record = bytes([step % 251]) * rng.choice([1, 30, 120, 400])
             queue.put(record)
             model.append(record)
-        elif op < 0.85:
+        elif op < 0.65 or (op < 0.85 and not batches):
             assert queue.pop() == (model.popleft() if model else None)
+        elif op < 0.85:
+            limit = rng.choice([1, 3, 50])
+            batch = queue.pop_buffered(limit)
+            assert len(batch) <= limit
+            assert batch == [model.popleft() for _ in batch]
         elif op < 0.93:
             queue.flush()
         elif op < 0.97:
@@ -640,11 +654,78 @@ def test_random_operations_match_a_fifo(tmp_path: Path) -> None:
             queue.close()
             queue = new()
         assert queue.depth == len(model)
-    assert drain(queue) == list(model)
+    assert (drain_batched(queue, 5) if batches else drain(queue)) == list(model)
     assert queue.bad_files == 0
     queue.close()
     assert not list(tmp_path.glob("*.bad"))
     assert len(list(tmp_path.glob("*.dat"))) <= 2
+
+
+# -- batches from the read-ahead ------------------------------------------------------------
+
+
+def test_pop_buffered_does_no_reading_of_its_own(tmp_path: Path) -> None:
+    queue = small(tmp_path)
+    for i in range(4):
+        queue.put(rec(i))
+    queue.flush()
+    assert queue.pop_buffered(10) == []  # nothing read ahead yet
+    assert queue.depth == 4
+    assert queue.pop() == rec(0)
+    # The rest of file 0 is read ahead; file 1 is not.
+    assert queue.pop_buffered(10) == [rec(1)]
+    assert queue.pop_buffered(10) == []
+    assert queue.pop() == rec(2)
+    assert queue.pop_buffered(0) == []
+    assert queue.pop_buffered(10) == [rec(3)]
+    assert queue.depth == 0
+    queue.close()
+
+
+def test_pop_buffered_leaves_the_same_files_and_metadata_as_pop(tmp_path: Path) -> None:
+    one, batched = tmp_path / "one", tmp_path / "batched"
+    for directory in (one, batched):
+        directory.mkdir()
+        queue = DiskQueue(NAME, str(directory), max_bytes_per_file=1000, min_msg_size=1)
+        for i in range(100):
+            queue.put(rec(i))
+        queue.flush()
+        popped: list[bytes | None] = []
+        while len(popped) < 45:
+            popped.append(queue.pop())
+            if directory == batched:
+                popped.extend(queue.pop_buffered(45 - len(popped)))
+        assert popped == [rec(i) for i in range(45)]
+        queue.close()
+    assert files(one) == files(batched)
+    assert meta(one).read_text() == meta(batched).read_text()
+
+
+@pytest.mark.parametrize("length", [b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x7f\x00\x00\x00"])
+def test_pop_buffered_leaves_a_garbled_length_to_pop(tmp_path: Path, length: bytes) -> None:
+    queue = DiskQueue(NAME, str(tmp_path), max_bytes_per_file=1000, min_msg_size=1)
+    for i in range(40):
+        queue.put(rec(i))
+    queue.flush()
+    with dat(tmp_path, 0).open("r+b") as f:
+        f.seek(34 * 5)
+        f.write(length)
+    # File 0 holds records 0..28; from the garbled 6th record on it is set aside.
+    assert drain_batched(queue, 100) == [rec(i) for i in [0, 1, 2, 3, 4, *range(29, 40)]]
+    assert queue.bad_files == 1
+    assert queue.depth == 0
+    queue.close()
+
+
+def test_pop_buffered_stops_at_a_truncated_record(tmp_path: Path) -> None:
+    queue = small(tmp_path)
+    for i in range(6):
+        queue.put(rec(i))
+    queue.flush()
+    os.truncate(dat(tmp_path, 1), 34 + 10)
+    assert drain_batched(queue, 100) == [rec(0), rec(1), rec(2), rec(4), rec(5)]
+    assert queue.bad_files == 1
+    queue.close()
 
 
 # -- pinning (crash-safe mode) ---------------------------------------------------------------

@@ -270,3 +270,25 @@ async def test_spilled_dpub_keeps_its_delay(tmp_path: Path, connect: Connect) ->
         _, _, _, data = await client.read_message(timeout=5)
         assert data == b"deferred on disk"
         assert trio.current_time() - published >= 1.4
+
+
+async def test_spilled_backlog_is_delivered_in_order_in_batches(
+    tmp_path: Path, connect: Connect
+) -> None:
+    # Everything goes through the channel's disk queue; a large RDY takes it in batches
+    # straight from the read-ahead, which must keep nsqd's order and lose nothing.
+    count = 3000
+    async with open_broker(data_path=str(tmp_path), mem_queue_size=0) as broker:
+        client = await connect(broker)
+        await client.send(b"SUB spill c\n")
+        await client.expect_response(b"OK")
+        for start in range(0, count, BATCH):
+            batch = [payload(i) for i in range(start, start + BATCH)]
+            await client.send(b"MPUB spill\n" + mpub_body(batch))
+            await client.expect_response(b"OK")
+        channel = broker.topics["spill"].channels["c"]
+        assert channel.backend_depth == count
+        await client.send(b"RDY 1000\n")
+        assert await drain(client, count) == [payload(i) for i in range(count)]
+        await client.publish("marker", b"x")  # every FIN before this has been handled
+        assert (channel.depth, len(channel.in_flight)) == (0, 0)

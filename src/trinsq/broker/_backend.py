@@ -24,6 +24,9 @@ class Backend(Protocol):
 
     def pop(self) -> Message | None: ...
 
+    def pop_many(self, limit: int) -> list[Message]:
+        """Up to ``limit`` messages, as that many :meth:`pop` calls would return them."""
+
     def empty(self) -> None: ...
 
     def defer_until(self, message_id: bytes, due_ns: int) -> None:
@@ -69,6 +72,10 @@ class OverflowBackend:
     def pop(self) -> Message | None:
         return self._messages.popleft() if self._messages else None
 
+    def pop_many(self, limit: int) -> list[Message]:
+        messages = self._messages
+        return [messages.popleft() for _ in range(min(limit, len(messages)))]
+
     def empty(self) -> None:
         self._messages.clear()
 
@@ -91,6 +98,9 @@ class DiscardBackend:
 
     def pop(self) -> Message | None:
         return None
+
+    def pop_many(self, limit: int) -> list[Message]:
+        return []
 
     def empty(self) -> None:
         pass

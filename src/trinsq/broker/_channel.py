@@ -168,17 +168,25 @@ class Channel:
         in_flight = self.in_flight
         heap = self._in_flight_heap
         heappush = heapq.heappush
+        # Backend messages come in batches of at most what is still wanted, so every one
+        # popped is used here (taken, deferred, or sampled out).
+        spilled: list[Message] = []
+        spilled_at = 0
         while len(taken) < limit:
             if queue:
                 message = queue.popleft()
-            else:
-                popped = backend.pop()
-                if popped is None:
-                    break
-                message = popped
+            elif spilled_at < len(spilled):
+                message = spilled[spilled_at]
+                spilled_at += 1
                 if message.defer_ms > 0:  # saved at shutdown while deferred, not yet due
                     self._defer(message, message.defer_ms / 1000)
                     continue
+            else:
+                spilled = backend.pop_many(limit - len(taken))
+                spilled_at = 0
+                if not spilled:
+                    break
+                continue
             if sample_rate and self.random_percent() > sample_rate:
                 continue
             message.attempts += 1

@@ -14,7 +14,7 @@ import logging
 import struct
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final, Protocol
 
 from ._message import Message
@@ -47,6 +47,8 @@ class QueueFile(Protocol):
 
     def put(self, record: bytes) -> None: ...
 
+    def put_many(self, records: Iterable[bytes]) -> None: ...
+
     def flush(self) -> None: ...
 
     def pop(self) -> bytes | None: ...
@@ -56,6 +58,8 @@ class QueueFile(Protocol):
     def needs_sync(self) -> bool: ...
 
     def pop_pinned(self) -> tuple[bytes, tuple[int, int]] | None: ...
+
+    def pop_buffered(self, limit: int) -> list[bytes]: ...
 
     def release(self, cursor: tuple[int, int]) -> None: ...
 
@@ -123,8 +127,7 @@ class DiskBackend:
         if not pending:
             return True
         try:
-            for message in pending:
-                self.queue.put(encode_record(message))
+            self.queue.put_many([encode_record(message) for message in pending])
             self.queue.flush()
             for message in pending:
                 # A pinned message written anew (at shutdown) lets go of its old record.
@@ -171,6 +174,21 @@ class DiskBackend:
         if self._pending:
             return self._pending.pop(0)
         return None
+
+    def pop_many(self, limit: int) -> list[Message]:
+        messages: list[Message] = []
+        plain = not self.durable_deferral and not self.due
+        while len(messages) < limit and (message := self.pop()) is not None:
+            messages.append(message)
+            if plain:
+                # The rest of the read-ahead chunk, without pop's per-record bookkeeping.
+                for record in self.queue.pop_buffered(limit - len(messages)):
+                    try:
+                        messages.append(decode_record(record))
+                    except ValueError as error:
+                        self.decode_errors += 1
+                        log.error("failed to decode message - %s", error)
+        return messages
 
     def _pop_record(self) -> bytes | None:
         try:

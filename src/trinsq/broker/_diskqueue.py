@@ -1,9 +1,7 @@
 """A FIFO of byte records in files, compatible on disk with nsqio/go-diskqueue v1.1.0.
 
-The layout is go-diskqueue's, so a data directory moves between Go nsqd and trinsq:
-``<name>.diskqueue.%06d.dat`` files hold records ``[int32 BE length][payload]`` back to back,
-and ``<name>.diskqueue.meta.dat`` holds the text
-``"<depth>\\n<readFileNum>,<readPos>\\n<writeFileNum>,<writePos>\\n"``.
+The layout is go-diskqueue's (see _diskformat.py), so a data directory moves between Go nsqd
+and trinsq.
 
 go-diskqueue runs an I/O goroutine; here the owner drives the queue from its event loop, so
 every method costs at most a few syscalls: :meth:`DiskQueue.put` none, :meth:`DiskQueue.flush`
@@ -17,20 +15,24 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
-import struct
+from collections.abc import Iterable
 from typing import Final
 
+from ._diskformat import (
+    LENGTH,
+    disk_queue_file_name,
+    format_metadata,
+    metadata_file_name,
+    parse_metadata,
+    split_records,
+)
 from ._disksync import MetaGuard, SyncJob, write_all
 
 __all__ = ["DiskQueue", "DiskQueueError", "SyncJob", "disk_queue_file_name"]
 
 log = logging.getLogger("trinsq.broker")
 
-# go-diskqueue reads the length as int32, so a length with the top bit set is negative.
-_LENGTH: Final = struct.Struct(">i")
 _READ_CHUNK: Final = 1 << 20
-_META: Final = re.compile(r"(-?\d+)\n(-?\d+),(-?\d+)\n(-?\d+),(-?\d+)\n?")
 
 
 class DiskQueueError(Exception):
@@ -39,10 +41,6 @@ class DiskQueueError(Exception):
 
 class _Corrupt(Exception):
     """The current read file cannot be read any further; it is set aside."""
-
-
-def disk_queue_file_name(data_path: str, name: str, number: int) -> str:
-    return os.path.join(data_path, f"{name}.diskqueue.{number:06d}.dat")
 
 
 class DiskQueue:
@@ -74,7 +72,7 @@ class DiskQueue:
         self._max_msg_size = max_msg_size
         self._sync_every = sync_every
         self._log = logger or log
-        self._meta_path = os.path.join(data_path, f"{name}.diskqueue.meta.dat")
+        self._meta_path = metadata_file_name(data_path, name)
         self._guard = MetaGuard()
         self._seq = 0
         self._depth = 0
@@ -112,24 +110,44 @@ class DiskQueue:
         return self._bad_files
 
     def put(self, record: bytes) -> None:
+        self.put_many((record,))
+
+    def put_many(self, records: Iterable[bytes]) -> None:
+        """Queue records for the next :meth:`flush`, in order. A record of invalid size
+        raises :class:`DiskQueueError`; the ones before it stay queued."""
         self._check_open()
-        size = len(record)
-        if size < self._min_msg_size or size > self._max_msg_size:
-            raise DiskQueueError(
-                f"invalid message write size ({size}) "
-                f"minMsgSize={self._min_msg_size} maxMsgSize={self._max_msg_size}"
-            )
-        # A record never spans files; one larger than the limit gets a file of its own.
-        if self._wpos > 0 and self._wpos + 4 + size > self._max_bytes_per_file:
-            self._wnum += 1
-            self._wpos = 0
-        if not self._pending or self._pending[-1][0] != self._wnum:
-            self._pending.append((self._wnum, []))
-        self._pending[-1][1].extend((_LENGTH.pack(size), record))
-        self._wpos += 4 + size
-        self._npending += 1
-        self._depth += 1
-        self._ops += 1
+        smallest, largest = self._min_msg_size, self._max_msg_size
+        file_limit = self._max_bytes_per_file
+        pack = LENGTH.pack
+        pending = self._pending
+        wnum, wpos = self._wnum, self._wpos
+        parts = pending[-1][1] if pending and pending[-1][0] == wnum else None
+        count = 0
+        try:
+            for record in records:
+                size = len(record)
+                if size < smallest or size > largest:
+                    raise DiskQueueError(
+                        f"invalid message write size ({size}) "
+                        f"minMsgSize={smallest} maxMsgSize={largest}"
+                    )
+                # A record never spans files; one larger than the limit gets a file of its own.
+                if wpos > 0 and wpos + 4 + size > file_limit:
+                    wnum += 1
+                    wpos = 0
+                    parts = None
+                if parts is None:
+                    parts = []
+                    pending.append((wnum, parts))
+                parts.append(pack(size))
+                parts.append(record)
+                wpos += 4 + size
+                count += 1
+        finally:
+            self._wnum, self._wpos = wnum, wpos
+            self._npending += count
+            self._depth += count
+            self._ops += count
 
     def flush(self) -> None:
         """Write pending puts; on OSError take them all back and re-raise."""
@@ -199,6 +217,40 @@ class DiskQueue:
             return record
         return None
 
+    def pop_buffered(self, limit: int) -> list[bytes]:
+        """Up to ``limit`` more records, as :meth:`pop` would return them, taken only from
+        what is already read ahead: no I/O, so no error. Stops early wherever :meth:`pop`
+        has more to do (an unread part, a file's end, a bad length).
+
+        This is the consumers' hot path: one call hands over a batch of a read-ahead chunk.
+        """
+        if self._closed or self._rfd is None:
+            return []
+        if self._rnum < self._fnum:
+            if self._rsize is None:
+                return []
+            end = self._rsize
+        else:
+            end = self._fpos
+        buf, rpos = self._rbuf, self._rpos
+        records, off = split_records(
+            buf, self._roff, end - rpos, limit, self._min_msg_size, self._max_msg_size
+        )
+        if not records:
+            return records
+        # pop_pinned's cursor: where the last record's frame starts.
+        self._rpos = rpos + (off - self._roff)
+        self._last_start = (self._rnum, self._rpos - 4 - len(records[-1]))
+        self._rbuf, self._roff = (b"", 0) if off == len(buf) else (buf, off)
+        self._depth -= len(records)
+        self._ops += len(records)
+        # Only the last position can be a file's end or the writer's position.
+        if self._rnum < self._fnum and self._rpos == self._rsize:
+            self._leave_read_file()
+        else:
+            self._check_tail()
+        return records
+
     def pop_pinned(self) -> tuple[bytes, tuple[int, int]] | None:
         """Pop a record but keep it on disk until :meth:`release`: until then the persisted
         read position stays at or before it, so after a crash the record is read again (as
@@ -255,7 +307,7 @@ class DiskQueue:
         self._need_sync = False
         read_num, read_pos = next(iter(self._pins)) if self._pins else (self._rnum, self._rpos)
         depth = self._depth + len(self._pins)
-        text = f"{depth}\n{read_num},{read_pos}\n{self._fnum},{self._fpos}\n"
+        text = format_metadata(depth, (read_num, read_pos), (self._fnum, self._fpos))
         return SyncJob(fds, self._meta_path, text, self._guard, self._seq)
 
     def empty(self) -> None:
@@ -307,15 +359,13 @@ class DiskQueue:
         except FileNotFoundError:
             text = None
         if text is not None:
-            match = _META.match(text)
-            if match is None:
+            recorded = parse_metadata(text)
+            if recorded is None:
                 self._log.error(
                     "DISKQUEUE(%s) failed to retrieveMetaData - unparsable %r", self.name, text
                 )
             else:
-                self._depth, self._rnum, self._rpos, self._fnum, self._fpos = map(
-                    int, match.groups()
-                )
+                self._depth, self._rnum, self._rpos, self._fnum, self._fpos = recorded
         # A write file that does not end at the recorded position (metadata not synced
         # before a crash, or data files without metadata) is left for the reader to salvage.
         path = self._file(self._fnum)
@@ -390,7 +440,7 @@ class DiskQueue:
             end = self._fpos
         if not self._fill(fd, 4, end):
             raise _Corrupt("short read of a length")
-        (size,) = _LENGTH.unpack_from(self._rbuf, self._roff)
+        (size,) = LENGTH.unpack_from(self._rbuf, self._roff)
         if size < self._min_msg_size or size > self._max_msg_size:
             raise _Corrupt(f"invalid message read size ({size})")
         if not self._fill(fd, 4 + size, end):

@@ -98,8 +98,8 @@ class Topic:
         queue = self.queue
         while queue and len(batch) < limit:
             batch.append(queue.popleft())
-        while len(batch) < limit and (message := self.backend.pop()) is not None:
-            batch.append(message)
+        if len(batch) < limit:
+            batch.extend(self.backend.pop_many(limit - len(batch)))
         if batch:
             self._fan_out(batch)
         return self.has_backlog
