@@ -22,6 +22,9 @@ class Backend(Protocol):
 
     def put(self, message: Message) -> None: ...
 
+    def put_many(self, messages: list[Message]) -> None:
+        """As many :meth:`put` calls, in order."""
+
     def pop(self) -> Message | None: ...
 
     def pop_many(self, limit: int) -> list[Message]:
@@ -69,6 +72,9 @@ class OverflowBackend:
     def put(self, message: Message) -> None:
         self._messages.append(message)
 
+    def put_many(self, messages: list[Message]) -> None:
+        self._messages.extend(messages)
+
     def pop(self) -> Message | None:
         return self._messages.popleft() if self._messages else None
 
@@ -94,6 +100,9 @@ class DiscardBackend:
     depth = 0
 
     def put(self, message: Message) -> None:
+        pass
+
+    def put_many(self, messages: list[Message]) -> None:
         pass
 
     def pop(self) -> Message | None:

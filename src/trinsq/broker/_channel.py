@@ -116,16 +116,29 @@ class Channel:
         """Receive messages from the topic (each already this channel's own copy)."""
         self.message_count += len(messages)
         backend = self.backend
+        queue = self.queue
+        room_always = self.ephemeral and bool(self.waiting)
+        # What the memory queue has no room for goes to the backend in one call, in order.
+        overflow: list[Message] = []
         for message in messages:
             if message.defer_ms <= 0:
-                self._enqueue(message)
+                # A pinned message (crash-safe mode) is still on disk: requeue it in memory.
+                if message.pin is not None or len(queue) < self.mem_queue_size or room_always:
+                    queue.append(message)
+                else:
+                    overflow.append(message)
             elif backend.durable_deferral:
                 # Crash-safe: the message and its due time go to disk; it is deferred in
                 # memory when a consumer's take reads it back.
+                if overflow:
+                    backend.put_many(overflow)
+                    overflow = []
                 backend.defer_until(message.id, self.wall_clock_ns() + message.defer_ms * 1_000_000)
                 backend.put(message)
             else:
                 self._defer(message, message.defer_ms / 1000)
+        if overflow:
+            backend.put_many(overflow)
         self._wake_waiting(len(messages))
 
     def _enqueue(self, message: Message) -> None:

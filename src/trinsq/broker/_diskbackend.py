@@ -116,6 +116,11 @@ class DiskBackend:
             self._on_pending(self)
         self._pending.append(message)
 
+    def put_many(self, messages: list[Message]) -> None:
+        if messages and not self._pending:
+            self._on_pending(self)
+        self._pending.extend(messages)
+
     def commit(self, *, keep_failed: bool) -> bool:
         """Write the pending messages to the queue; return whether that worked.
 
