@@ -16,7 +16,6 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterable
-from typing import Final
 
 from ._diskformat import (
     LENGTH,
@@ -24,15 +23,13 @@ from ._diskformat import (
     format_metadata,
     metadata_file_name,
     parse_metadata,
-    split_records,
 )
+from ._diskreadahead import ReadAhead
 from ._disksync import MetaGuard, SyncJob, write_all
 
 __all__ = ["DiskQueue", "DiskQueueError", "SyncJob", "disk_queue_file_name"]
 
 log = logging.getLogger("trinsq.broker")
-
-_READ_CHUNK: Final = 1 << 20
 
 
 class DiskQueueError(Exception):
@@ -87,10 +84,7 @@ class DiskQueue:
         self._wfd: int | None = None
         # Earlier write files still open so that the next sync job can fsync them.
         self._retired: list[int] = []
-        self._rfd: int | None = None
-        self._rsize: int | None = None  # size of the read file once it is finished
-        self._rbuf = b""  # bytes of the read file from _rpos on, starting at _roff
-        self._roff = 0
+        self._reader = ReadAhead()  # the read file
         self._ops = 0
         self._need_sync = False
         self._closed = False
@@ -184,7 +178,7 @@ class DiskQueue:
             self._need_sync = True
             # The old write file is finished now: its size is where writing stopped.
             if self._rnum == old_num:
-                self._rsize = old_end
+                self._reader.size = old_end
                 if self._rpos == old_end:
                     self._leave_read_file()
 
@@ -210,7 +204,7 @@ class DiskQueue:
             self._ops += 1
             # Leave a consumed file at once so the metadata never points at its end: Go
             # nsqd would take that for corruption (go-diskqueue #42).
-            if self._rnum < self._fnum and self._rpos == self._rsize:
+            if self._rnum < self._fnum and self._rpos == self._reader.size:
                 self._leave_read_file()
             else:
                 self._check_tail()
@@ -224,28 +218,27 @@ class DiskQueue:
 
         This is the consumers' hot path: one call hands over a batch of a read-ahead chunk.
         """
-        if self._closed or self._rfd is None:
+        reader = self._reader
+        if self._closed or reader.fd is None:
             return []
         if self._rnum < self._fnum:
-            if self._rsize is None:
+            if reader.size is None:
                 return []
-            end = self._rsize
+            end = reader.size
         else:
             end = self._fpos
-        buf, rpos = self._rbuf, self._rpos
-        records, off = split_records(
-            buf, self._roff, end - rpos, limit, self._min_msg_size, self._max_msg_size
+        records, consumed = reader.take_buffered(
+            end - self._rpos, limit, self._min_msg_size, self._max_msg_size
         )
         if not records:
             return records
+        self._rpos += consumed
         # pop_pinned's cursor: where the last record's frame starts.
-        self._rpos = rpos + (off - self._roff)
         self._last_start = (self._rnum, self._rpos - 4 - len(records[-1]))
-        self._rbuf, self._roff = (b"", 0) if off == len(buf) else (buf, off)
         self._depth -= len(records)
         self._ops += len(records)
         # Only the last position can be a file's end or the writer's position.
-        if self._rnum < self._fnum and self._rpos == self._rsize:
+        if self._rnum < self._fnum and self._rpos == self._reader.size:
             self._leave_read_file()
         else:
             self._check_tail()
@@ -418,55 +411,35 @@ class DiskQueue:
 
     def _read_one(self) -> bytes | None:
         """The record at the read position; None at the clean end of a finished file."""
-        fd = self._rfd
-        if fd is None:
+        reader = self._reader
+        if reader.fd is None:
             path = self._file(self._rnum)
             try:
-                fd = self._rfd = os.open(path, os.O_RDONLY)
+                reader.fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:
                 raise _Corrupt("file is missing") from None
             self._log.info("DISKQUEUE(%s): opened %s for reading", self.name, path)
         # Whether the file is finished is decided before reading a length, so the end of a
         # good file is never taken for corruption (go-diskqueue #42).
         if self._rnum < self._fnum:
-            if self._rsize is None:
-                self._rsize = os.fstat(fd).st_size
-            end = self._rsize
+            if reader.size is None:
+                reader.size = os.fstat(reader.fd).st_size
+            end = reader.size
             if self._rpos >= end:
                 if self._rpos == end:
                     return None
                 raise _Corrupt(f"read position is past the file size ({end})")
         else:
             end = self._fpos
-        if not self._fill(fd, 4, end):
+        if not reader.fill(self._rpos, 4, end):
             raise _Corrupt("short read of a length")
-        (size,) = LENGTH.unpack_from(self._rbuf, self._roff)
+        size = reader.length()
         if size < self._min_msg_size or size > self._max_msg_size:
             raise _Corrupt(f"invalid message read size ({size})")
-        if not self._fill(fd, 4 + size, end):
+        if not reader.fill(self._rpos, 4 + size, end):
             raise _Corrupt(f"short read of a {size}-byte record")
-        start = self._roff + 4
-        record = self._rbuf[start : start + size]
-        self._roff = start + size
         self._rpos += 4 + size
-        if self._roff == len(self._rbuf):
-            self._rbuf, self._roff = b"", 0
-        return record
-
-    def _fill(self, fd: int, need: int, end: int) -> bool:
-        """Buffer at least ``need`` bytes from the read position, reading no further than
-        ``end``; False if the file does not hold them."""
-        have = len(self._rbuf) - self._roff
-        if have >= need:
-            return True
-        at = self._rpos + have
-        want = min(max(_READ_CHUNK, need - have), end - at)
-        if want < need - have:
-            return False
-        data = os.pread(fd, want, at)
-        self._rbuf = self._rbuf[self._roff :] + data
-        self._roff = 0
-        return len(self._rbuf) >= need
+        return reader.take(size)
 
     def _set_aside(self, reason: str) -> None:
         bad = self._file(self._rnum)
@@ -541,11 +514,7 @@ class DiskQueue:
         self._depth = 0
 
     def _close_reader(self) -> None:
-        if self._rfd is not None:
-            os.close(self._rfd)
-            self._rfd = None
-        self._rsize = None
-        self._rbuf, self._roff = b"", 0
+        self._reader.close()
 
     def _close_files(self) -> None:
         self._close_reader()
