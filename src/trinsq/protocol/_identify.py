@@ -98,6 +98,19 @@ def _decode_failed() -> ProtocolError:
     return ProtocolError("E_BAD_BODY", "IDENTIFY failed to decode JSON body")
 
 
+def decode_identify_json(body: bytes) -> object:
+    """An IDENTIFY body (V2's or V1's) as Go's decoder reads it: invalid UTF-8 replaced,
+    NaN/Infinity refused, objects as :class:`_Members` (members in order, duplicates kept)."""
+    try:
+        return json.loads(
+            body.decode("utf-8", "trinsq.go-replace"),
+            parse_constant=_reject_constant,
+            object_pairs_hook=_Members,
+        )
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python allows
+        raise _decode_failed() from None
+
+
 def _coerce(kind: str, value: object) -> object:
     """Check one value's JSON type as Go's decoder would for the struct field's Go type."""
     if kind == "str":
@@ -120,14 +133,7 @@ def parse_identify(body: bytes) -> IdentifyRequest:
         ProtocolError: ``E_BAD_BODY IDENTIFY failed to decode JSON body`` for invalid JSON or a
             value of the wrong JSON type (unknown keys are ignored, ``null`` leaves a default).
     """
-    try:
-        document = json.loads(
-            body.decode("utf-8", "trinsq.go-replace"),
-            parse_constant=_reject_constant,
-            object_pairs_hook=_Members,
-        )
-    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python allows
-        raise _decode_failed() from None
+    document = decode_identify_json(body)
     if document is None:
         return IdentifyRequest()
     if not isinstance(document, _Members):

@@ -19,7 +19,7 @@ from ._errors import ConnectionMustClose, ProtocolError
 
 # The Go encoding/json rules the V2 IDENTIFY decoder already implements (and registers the
 # "trinsq.go-replace" codec error handler for).
-from ._identify import _LONE_SURROGATE, _Members, _reject_constant
+from ._identify import _LONE_SURROGATE, _decode_failed, _Members, decode_identify_json
 from ._names import is_valid_name_bytes
 from ._v2 import CLOSED, NEED_DATA, NeedData, StreamClosed
 
@@ -105,10 +105,6 @@ LookupCommand = LookupPing | LookupIdentify | LookupRegister | LookupUnregister
 _PING: Final = LookupPing()
 
 
-def _decode_failed() -> ProtocolError:
-    return ProtocolError("E_BAD_BODY", "IDENTIFY failed to decode JSON body")
-
-
 def parse_lookup_identify(body: bytes) -> PeerIdentity:
     """Decode an IDENTIFY body as nsqlookupd does into its PeerInfo.
 
@@ -120,14 +116,7 @@ def parse_lookup_identify(body: bytes) -> PeerIdentity:
             wrongly typed known field; ``E_BAD_BODY IDENTIFY missing fields`` when
             broadcast_address, tcp_port, http_port or version is empty or zero.
     """
-    try:
-        document = json.loads(
-            body.decode("utf-8", "trinsq.go-replace"),
-            parse_constant=_reject_constant,
-            object_pairs_hook=_Members,
-        )
-    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python allows
-        raise _decode_failed() from None
+    document = decode_identify_json(body)
     texts: dict[str, str] = {}
     numbers: dict[str, int] = {}
     if document is not None:  # a JSON null decodes into an untouched struct in Go
