@@ -21,6 +21,7 @@ from ._errors import ConnectionMustClose, ProtocolError
 # "trinsq.go-replace" codec error handler for).
 from ._identify import _LONE_SURROGATE, _decode_failed, _Members, decode_identify_json
 from ._names import is_valid_name_bytes
+from ._receive import ReceiveBuffer
 from ._v2 import CLOSED, NEED_DATA, NeedData, StreamClosed
 
 __all__ = [
@@ -167,7 +168,7 @@ def _topic_channel(command: str, params: list[str]) -> tuple[str, str | None]:
     return topic, channel or None
 
 
-class V1ServerConnection:
+class V1ServerConnection(ReceiveBuffer):
     """The protocol state of one broker connection to the registry, with no I/O.
 
     Feed bytes with :meth:`receive_data` and pull commands with :meth:`next_command`. Any
@@ -182,10 +183,7 @@ class V1ServerConnection:
     def __init__(self, max_body_size: int = 5 * 1024 * 1024, max_line_size: int = 16384) -> None:
         self.max_body_size = max_body_size
         self.max_line_size = max_line_size
-        self._buffer = bytearray()
-        self._pos = 0  # start of unconsumed bytes in _buffer
-        self._scanned = 0  # bytes after _pos already searched for a newline
-        self._eof = False
+        super().__init__()
         self._need_magic = True
         self._in_identify = False  # IDENTIFY line read, its body not yet
         self._body_size: int | None = None
@@ -196,21 +194,6 @@ class V1ServerConnection:
     def identified(self) -> bool:
         """Whether an IDENTIFY has been accepted (REGISTER and UNREGISTER need one)."""
         return self._identified
-
-    @property
-    def buffered(self) -> int:
-        """How many received bytes are not yet consumed by a command."""
-        return len(self._buffer) - self._pos
-
-    def receive_data(self, data: bytes | bytearray) -> None:
-        """Add bytes from the peer; ``b""`` means the peer closed its side."""
-        if not data:
-            self._eof = True
-            return
-        if self._pos:
-            del self._buffer[: self._pos]
-            self._pos = 0
-        self._buffer += data
 
     def next_command(self) -> LookupCommand | NeedData | StreamClosed:
         """Return the next complete command, NEED_DATA, or CLOSED.

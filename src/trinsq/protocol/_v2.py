@@ -34,6 +34,7 @@ from ._gofmt import go_quote, parse_base10, to_int64, wrap_duration_ms
 from ._limits import Limits
 from ._mpub import mpub_messages, parse_binary_mpub
 from ._names import is_valid_name_bytes
+from ._receive import ReceiveBuffer
 
 __all__ = [
     "CLOSED",
@@ -112,7 +113,7 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-class V2ServerConnection:
+class V2ServerConnection(ReceiveBuffer):
     """The protocol state of one client connection, with no I/O.
 
     Args:
@@ -133,10 +134,7 @@ class V2ServerConnection:
         self.heartbeats_disabled = False
         self.tls_required = False
         self.tls_active = False
-        self._buffer = bytearray()
-        self._pos = 0  # start of unconsumed bytes in _buffer
-        self._scanned = 0  # bytes after _pos already searched for a newline
-        self._eof = False
+        super().__init__()
         self._need_magic = expect_magic
         self._body: _BodyParser | None = None
         self._want: _Read = (0, "", "")
@@ -157,21 +155,6 @@ class V2ServerConnection:
         }
 
     # -- input ---------------------------------------------------------------------------------
-
-    def receive_data(self, data: bytes | bytearray) -> None:
-        """Add bytes from the peer; ``b""`` means the peer closed its side."""
-        if not data:
-            self._eof = True
-            return
-        if self._pos:
-            del self._buffer[: self._pos]
-            self._pos = 0
-        self._buffer += data
-
-    @property
-    def buffered(self) -> int:
-        """How many received bytes are not yet consumed by a command."""
-        return len(self._buffer) - self._pos
 
     def take_trailing_data(self) -> bytes:
         """Remove and return bytes received but not parsed, for a stream upgrade (TLS, snappy,
