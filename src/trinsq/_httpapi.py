@@ -15,12 +15,12 @@ from functools import partial
 from typing import Any, Final
 
 import trio
-from hypercorn.config import Config
 from hypercorn.trio import serve
 from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from . import _reasonphrase
 from ._json import go_json
 from .broker._options import split_host_port
 from .protocol import QueryError, is_valid_channel_name, is_valid_topic_name, parse_go_query
@@ -156,7 +156,7 @@ def new_app(name: str, log: logging.Logger) -> QuartTrio:
     return app
 
 
-class _TlsConfig(Config):
+class _TlsConfig(_reasonphrase.ReasonPhraseConfig):
     """hypercorn settings that serve HTTPS with the server's own SSL context."""
 
     def __init__(self, context: ssl.SSLContext) -> None:
@@ -181,7 +181,8 @@ async def serve_app(
     """Serve ``app`` on ``address`` (HTTPS with ``tls``) until ``shutdown_trigger`` returns;
     reports the bound ``(host, port)`` through ``task_status``."""
     split_host_port(address, "http_address")
-    config = Config() if tls is None else _TlsConfig(tls)
+    _reasonphrase.install()  # status lines as Go writes them: "HTTP/1.1 404 Not Found"
+    config = _reasonphrase.ReasonPhraseConfig() if tls is None else _TlsConfig(tls)
     config.bind = [address]
     config.graceful_timeout = graceful_timeout
     config.include_server_header = False
