@@ -8,9 +8,11 @@ import pytest
 
 from trinsq import RunningBroker, open_broker
 
+from .deadlines import pytest_collection_modifyitems as pytest_collection_modifyitems
+from .deadlines import pytest_configure as pytest_configure
 from .support import RawClient
 
-pytest_plugins: list[str] = []
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture
