@@ -120,6 +120,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=10_000)
 
     p = scenario(
+        "startup",
+        "time --version, --help and launch to the first /ping OK (broker and registry)",
+        broker=False,
+    )
+    p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--broker-command", help="default: trinsq broker (e.g. /path/to/nsqd)")
+    p.add_argument("--registry-command", help="default: trinsq registry (e.g. nsqlookupd)")
+
+    p = scenario(
         "smoke", "every scenario for about a second against a started broker", broker=False
     )
     return parser
@@ -178,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         return smoke()
     info = machine()
     print("# " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
-    if args.scenario == "generator-check":
+    if args.scenario == "startup":
+        from benchmarks._startup import startup
+
+        reports = [startup(args.runs, args.broker_command, args.registry_command)]
+    elif args.scenario == "generator-check":
         reports = sc.generator_check(
             args.procs,
             args.size,
