@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import re
+import socket
+import ssl
+import struct
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 
 import hypercorn.protocol
 import pytest
@@ -14,8 +21,15 @@ from hypercorn.trio import serve
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from trinsq import open_broker
+from trinsq._httpclient import HttpClientError, get_json
+from trinsq._logging import error_text
 from trinsq._reasonphrase import install, reason_phrase
+from trinsq.broker._auth import AuthError, parse_auth_reply
+from trinsq.broker._diskqueue import DiskQueue
 from trinsq.registry import open_registry
+
+from .support import RawClient
+from .test_registry import IDENTIFY, V1Peer
 
 # -- reason phrases on HTTP/1.1 status lines -------------------------------------------------
 
@@ -125,3 +139,174 @@ async def test_other_hypercorn_servers_in_the_process_are_untouched(
         assert await status_line(binds[0].partition("://")[2], request("/")) == b"HTTP/1.1 200 "
     finally:
         done.set()
+
+
+# -- log lines in plain words, as nsqd/nsqlookupd write them ----------------------------------
+
+# What a Python repr looks like in a message: ``PeerIdentity(broadcast_address=...``,
+# ``BrokenResourceError('...')``, ``{'tcp_port': ...}``.
+REPR = re.compile(r"\w\((\w+=|'|\")|\{'")
+
+
+class _LogWaiter(logging.Handler):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.seen = trio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.seen.set()
+
+
+@contextmanager
+def log_line(logger: str, text: str) -> Iterator[trio.Event]:
+    """An event set once ``logger`` logs a message containing ``text``."""
+    waiter = _LogWaiter(text)
+    logging.getLogger(logger).addHandler(waiter)
+    try:
+        yield waiter.seen
+    finally:
+        logging.getLogger(logger).removeHandler(waiter)
+
+
+async def reset(stream: trio.SocketStream) -> None:
+    """Close with a TCP RST, so the server's next read fails with ECONNRESET."""
+    stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    await stream.aclose()
+
+
+def local_address(stream: trio.SocketStream) -> str:
+    host, port = stream.socket.getsockname()[:2]
+    return f"{host}:{port}"
+
+
+async def test_registry_logs_identify_registrations_and_errors_in_nsqlookupd_words(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="trinsq.registry")
+    async with open_registry() as registry:
+        peer = await V1Peer.connect(registry)
+        me = local_address(peer.stream)
+        await peer.stream.send_all(b"IDENTIFY\n" + struct.pack(">i", len(IDENTIFY)) + IDENTIFY)
+        await peer.response()
+        await peer.stream.send_all(b"REGISTER t c\nUNREGISTER t c\nREGISTER t2 c2\nUNREGISTER t2\n")
+        assert [await peer.response() for _ in range(4)] == [b"OK"] * 4
+        with log_line("trinsq.registry", f"[{me}] connection ended") as ended:
+            await reset(peer.stream)
+            with trio.fail_after(10):
+                await ended.wait()
+    lines = [
+        (record.levelname, record.getMessage())
+        for record in caplog.records
+        if me in record.getMessage()
+    ]
+    assert lines[:10] == [
+        ("INFO", f"TCP: new client({me})"),
+        ("INFO", f"CLIENT({me}): IDENTIFY Address:b.example TCP:4150 HTTP:4151 Version:1.3.0"),
+        ("INFO", f"DB: client({me}) REGISTER category:client key: subkey:"),
+        ("INFO", f"DB: client({me}) REGISTER category:channel key:t subkey:c"),
+        ("INFO", f"DB: client({me}) REGISTER category:topic key:t subkey:"),
+        ("INFO", f"DB: client({me}) UNREGISTER category:channel key:t subkey:c"),
+        ("INFO", f"DB: client({me}) REGISTER category:channel key:t2 subkey:c2"),
+        ("INFO", f"DB: client({me}) REGISTER category:topic key:t2 subkey:"),
+        ("WARNING", f"client({me}) unexpected UNREGISTER category:channel key:t2 subkey:c2"),
+        ("INFO", f"DB: client({me}) UNREGISTER category:topic key:t2 subkey:"),
+    ]
+    # The reset: the error's text, then the registrations the disconnect dropped.
+    assert lines[10] == (
+        "INFO",
+        f"[{me}] connection ended: socket connection broken: [Errno 104] Connection reset by peer",
+    )
+    assert sorted(lines[11:]) == [
+        ("INFO", f"DB: client({me}) UNREGISTER category:client key: subkey:"),
+        ("INFO", f"DB: client({me}) UNREGISTER category:topic key:t subkey:"),
+    ]
+    assert not [message for _, message in lines if REPR.search(message)]
+
+
+async def test_broker_logs_a_connection_error_as_its_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="trinsq.broker")
+    async with open_broker() as broker:
+        client = await RawClient.connect(broker)
+        me = local_address(client.stream)
+        with log_line("trinsq.broker", f"[{me}] disconnected") as disconnected:
+            await reset(client.stream)
+            with trio.fail_after(10):
+                await disconnected.wait()
+    assert (
+        f"[{me}] connection ended: socket connection broken: [Errno 104] Connection reset by peer"
+        in caplog.messages
+    )
+    assert not [message for message in caplog.messages if REPR.search(message)]
+
+
+async def test_broker_logs_registry_peer_info_as_nsqd_does(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="trinsq.broker")
+    async with open_registry() as registry:
+        address = f"{registry.addresses.tcp[0]}:{registry.addresses.tcp[1]}"
+        with log_line("trinsq.broker", "peer info") as identified:
+            async with open_broker(lookupd_tcp_addresses=[address]):
+                with trio.fail_after(10):
+                    await identified.wait()
+    http_port = registry.addresses.http[1] if registry.addresses.http else 0
+    assert (
+        f"LOOKUPD({address}): peer info {{TCPPort:{registry.addresses.tcp[1]} "
+        f"HTTPPort:{http_port} Version:1.3.0 BroadcastAddress:127.0.0.1}}"
+    ) in caplog.messages
+
+
+def test_errors_without_a_message_read_as_plain_words() -> None:
+    assert error_text(trio.TooSlowError()) == "timed out"
+    assert error_text(trio.ClosedResourceError()) == "connection closed"
+    try:
+        try:
+            raise ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
+        except ssl.SSLError as cause:
+            raise trio.BrokenResourceError from cause  # as trio's SSLStream raises it
+    except trio.BrokenResourceError as error:
+        broken = error
+    assert (
+        error_text(broken) == "connection broken - [SSL: WRONG_VERSION_NUMBER] wrong version number"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "text"),
+    [
+        (["x"], 'unexpected auth reply ["x"]'),
+        ({"ttl": "5"}, 'invalid TTL "5" (must be >0)'),
+        ({"ttl": 5, "authorizations": ["x"]}, 'unexpected authorization "x"'),
+        ({"ttl": 5, "authorizations": [{"topic": 1}]}, "topic must be a string, got 1"),
+    ],
+)
+def test_auth_errors_show_json_not_python_reprs(reply: object, text: str) -> None:
+    with pytest.raises(AuthError) as raised:
+        parse_auth_reply(reply, 0.0)
+    assert str(raised.value) == text
+
+
+async def test_http_client_errors_read_as_plain_words() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(HttpClientError) as raised:
+        await get_json("127.0.0.1", port, "/ping")
+    assert str(raised.value).startswith(f"GET 127.0.0.1:{port}/ping - ")
+    assert not REPR.search(str(raised.value)), str(raised.value)
+
+
+def test_unreadable_disk_queue_metadata_is_named_not_dumped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "t.diskqueue.meta.dat").write_bytes(b"not\nmetadata\n")
+    with caplog.at_level(logging.ERROR, logger="trinsq.broker"):
+        DiskQueue("t", str(tmp_path)).close()
+    assert caplog.messages == [
+        f"DISKQUEUE(t) failed to retrieveMetaData - {tmp_path / 't.diskqueue.meta.dat'} "
+        "is not valid metadata"
+    ]

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 import h11
 import trio
 
+from ._logging import error_text
+
 __all__ = ["HttpClientError", "get_json", "get_json_url"]
 
 _MAX_RESPONSE: Final = 5 * 1024 * 1024
@@ -45,7 +47,7 @@ async def get_json(
             with trio.fail_after(request_timeout):
                 return await _exchange(stream, host, port, target)
     except (OSError, trio.TooSlowError, trio.BrokenResourceError, h11.ProtocolError) as error:
-        raise HttpClientError(f"GET {host}:{port}{target} - {error!r}") from None
+        raise HttpClientError(f"GET {host}:{port}{target} - {error_text(error)}") from None
 
 
 async def get_json_url(
@@ -58,7 +60,7 @@ async def get_json_url(
     """:func:`get_json` for a full ``http://`` or ``https://`` URL."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HttpClientError(f"unsupported URL {url!r}")
+        raise HttpClientError(f"unsupported URL {url}")
     secure = parts.scheme == "https"
     port = parts.port or (443 if secure else 80)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

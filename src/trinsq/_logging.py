@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Final
 
-__all__ = ["configure_logging"]
+import trio
+
+__all__ = ["configure_logging", "error_text"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -15,6 +18,13 @@ _LEVELS = {
     "fatal": logging.CRITICAL,
 }
 _NAMES = {logging.WARNING: "WARN", logging.CRITICAL: "FATAL"}
+# For errors raised without a message (trio raises these bare).
+_PHRASES: Final[tuple[tuple[type[BaseException], str], ...]] = (
+    (trio.TooSlowError, "timed out"),
+    (trio.ClosedResourceError, "connection closed"),
+    (trio.BrokenResourceError, "connection broken"),
+    (EOFError, "EOF"),
+)
 
 
 class _NsqFormatter(logging.Formatter):
@@ -42,3 +52,14 @@ def configure_logging(level: str, prefix: str) -> None:
     root.propagate = False
     # hypercorn's own info lines ("Running on ...") duplicate ours; keep its warnings.
     logging.getLogger("trinsq.http").setLevel(max(root.level, logging.WARNING))
+
+
+def error_text(error: BaseException) -> str:
+    """An error in a log line as nsqd writes one (Go's ``err.Error()``): its message, never
+    its repr; a plain phrase, then its cause's text, when it has no message of its own."""
+    text = str(error)
+    if text:
+        return text
+    text = next((p for kind, p in _PHRASES if isinstance(error, kind)), type(error).__name__)
+    cause = error.__cause__
+    return f"{text} - {error_text(cause)}" if cause is not None else text

@@ -9,6 +9,7 @@ that matches the empty string.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import ssl
@@ -25,6 +26,12 @@ __all__ = ["AuthError", "AuthState", "Authorization", "parse_auth_reply", "query
 class AuthError(Exception):
     """The auth servers could not be asked, or answered something unusable (logged only: the
     client sees ``E_AUTH_FAILED AUTH failed``)."""
+
+
+def _shown(value: object) -> str:
+    """A value from the auth server's JSON as JSON (and a string as Go's %q), never a repr:
+    these texts end up in log lines."""
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 @attrs.frozen
@@ -58,11 +65,11 @@ class AuthState:
 
 def _compile(pattern: object, what: str) -> re.Pattern[str]:
     if not isinstance(pattern, str):
-        raise AuthError(f"{what} must be a string, got {pattern!r}")
+        raise AuthError(f"{what} must be a string, got {_shown(pattern)}")
     try:
         return re.compile(pattern)
     except re.error as error:
-        raise AuthError(f"unable to compile {what} {pattern!r} {error}") from None
+        raise AuthError(f"unable to compile {what} {_shown(pattern)} {error}") from None
 
 
 def parse_auth_reply(reply: Any, now: float) -> AuthState:
@@ -72,14 +79,14 @@ def parse_auth_reply(reply: Any, now: float) -> AuthState:
         AuthError: unknown permission, bad regex, a ttl that is not positive, wrong shapes.
     """
     if not isinstance(reply, dict):
-        raise AuthError(f"unexpected auth reply {reply!r}")
+        raise AuthError(f"unexpected auth reply {_shown(reply)}")
     ttl = reply.get("ttl")
     if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0:
-        raise AuthError(f"invalid ttl {ttl!r}")
+        raise AuthError(f"invalid TTL {_shown(ttl)} (must be >0)")
     authorizations = []
     for item in reply.get("authorizations") or []:
         if not isinstance(item, dict):
-            raise AuthError(f"unexpected authorization {item!r}")
+            raise AuthError(f"unexpected authorization {_shown(item)}")
         permissions = item.get("permissions") or []
         for permission in permissions:
             if permission not in ("subscribe", "publish"):

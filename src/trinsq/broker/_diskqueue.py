@@ -355,7 +355,9 @@ class DiskQueue:
             recorded = parse_metadata(text)
             if recorded is None:
                 self._log.error(
-                    "DISKQUEUE(%s) failed to retrieveMetaData - unparsable %r", self.name, text
+                    "DISKQUEUE(%s) failed to retrieveMetaData - %s is not valid metadata",
+                    self.name,
+                    self._meta_path,
                 )
             else:
                 self._depth, self._rnum, self._rpos, self._fnum, self._fpos = recorded

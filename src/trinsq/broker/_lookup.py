@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import trio
 
 from .._httpclient import HttpClientError, get_json
+from .._logging import error_text
 from .._version import NSQ_COMPAT_VERSION
 from ..protocol import is_ephemeral
 from ..protocol._v1 import (
@@ -103,11 +104,11 @@ class LookupPeer:
                 try:
                     await self._session()
                 except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as error:
-                    log.error("LOOKUPD(%s): connection lost - %s", self.address, error)
+                    log.error("LOOKUPD(%s): connection lost - %s", self.address, error_text(error))
                 except trio.TooSlowError:
                     log.error("LOOKUPD(%s): timed out", self.address)
                 except (_LookupFailed, ValueError) as error:
-                    log.error("LOOKUPD(%s): %s", self.address, error)
+                    log.error("LOOKUPD(%s): %s", self.address, error_text(error))
                 else:
                     backoff = 1.0
                 self.info = None
@@ -124,10 +125,22 @@ class LookupPeer:
             )
             if reply[0] == b"E_INVALID":
                 raise _LookupFailed("lookupd returned E_INVALID")
-            info = json.loads(reply[0])
+            try:
+                info = json.loads(reply[0])
+            except ValueError:
+                info = None
             if not isinstance(info, dict):
-                raise _LookupFailed(f"unexpected IDENTIFY reply {reply[0]!r}")
-            log.info("LOOKUPD(%s): peer info %s", self.address, info)
+                text = reply[0].decode("utf-8", "replace")
+                raise _LookupFailed(f"parsing response - {text}")
+            # nsqd's %+v of its peerInfo struct
+            log.info(
+                "LOOKUPD(%s): peer info {TCPPort:%s HTTPPort:%s Version:%s BroadcastAddress:%s}",
+                self.address,
+                info.get("tcp_port", 0),
+                info.get("http_port", 0),
+                info.get("version", ""),
+                info.get("broadcast_address", ""),
+            )
             self.info = info
             self._queue.clear()
             await self._exchange(stream, decoder, self.service.registrations())

@@ -19,6 +19,7 @@ import attrs
 import trio
 import trio.lowlevel
 
+from .._logging import error_text
 from .._version import NSQ_COMPAT_VERSION
 from ..protocol import ClientSettings, Limits, ServerFeatures, V2ServerConnection
 from ._client import Client
@@ -213,7 +214,7 @@ class BrokerServer:
         try:
             await ClientConnection(self, stream, client, protocol).run()
         except* (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as group:
-            log.info("[%s] connection ended: %r", remote, group.exceptions[0])
+            log.info("[%s] connection ended: %s", remote, error_text(group.exceptions[0]))
         except* Exception:
             log.exception("[%s] internal error serving client; closing its connection", remote)
         finally:

@@ -75,6 +75,11 @@ class Registration:
     def debug_key(self) -> str:
         return f"{self.category}:{self.key}:{self.subkey}"
 
+    @property
+    def log_text(self) -> str:
+        """The key as nsqlookupd's ``DB:`` log lines write it."""
+        return f"category:{self.category} key:{self.key} subkey:{self.subkey}"
+
 
 CLIENT: Final = Registration("client")
 

@@ -16,6 +16,7 @@ import attrs
 import trio
 
 from .._json import go_json
+from .._logging import error_text
 from .._version import NSQ_COMPAT_VERSION
 from ..broker._options import split_host_port
 from ..protocol import CLOSED, NEED_DATA, ConnectionMustClose, ProtocolError
@@ -28,7 +29,7 @@ from ..protocol._v1 import (
     encode_v1_error,
     encode_v1_response,
 )
-from ._db import PeerInfo, RegistrationDB
+from ._db import CLIENT, PeerInfo, RegistrationDB
 from ._http import serve_http
 from ._options import RegistryOptions
 
@@ -113,13 +114,13 @@ class RegistryServer:
                 if closing:
                     break
         except* (trio.BrokenResourceError, trio.ClosedResourceError) as group:
-            log.info("[%s] connection ended: %r", remote, group.exceptions[0])
+            log.info("[%s] connection ended: %s", remote, error_text(group.exceptions[0]))
         except* Exception:
             log.exception("[%s] internal error serving peer; closing its connection", remote)
         finally:
             if peer is not None:
                 for registration in self.db.remove_peer(peer.id):
-                    log.info("DB: client(%s) UNREGISTER %s", remote, registration.debug_key)
+                    log.info("DB: client(%s) UNREGISTER %s", remote, registration.log_text)
             await trio.aclose_forcefully(stream)
 
     def _execute(
@@ -144,14 +145,27 @@ class RegistryServer:
                 http_port=identity.http_port,
                 version=identity.version,
             )
-            db.identify(peer)
-            log.info("CLIENT(%s): IDENTIFY %s", remote, identity)
+            log.info(
+                "CLIENT(%s): IDENTIFY Address:%s TCP:%d HTTP:%d Version:%s",
+                remote,
+                identity.broadcast_address,
+                identity.tcp_port,
+                identity.http_port,
+                identity.version,
+            )
+            if db.identify(peer):
+                log.info("DB: client(%s) REGISTER %s", remote, CLIENT.log_text)
             return peer, encode_v1_response(self.identify_reply())
         assert peer is not None, "the protocol refuses REGISTER/UNREGISTER before IDENTIFY"
         if isinstance(command, LookupRegister):
-            db.register(peer, command.topic, command.channel or "")
-        else:
-            db.unregister(peer.id, command.topic, command.channel or "")
+            for registration in db.register(peer, command.topic, command.channel or ""):
+                log.info("DB: client(%s) REGISTER %s", remote, registration.log_text)
+            return peer, OK
+        for registration in db.unregister(peer.id, command.topic, command.channel or ""):
+            if command.channel or registration.category != "channel":
+                log.info("DB: client(%s) UNREGISTER %s", remote, registration.log_text)
+            else:  # a topic UNREGISTER that took channels along: nsqd never relies on it
+                log.warning("client(%s) unexpected UNREGISTER %s", remote, registration.log_text)
         return peer, OK
 
     async def expire_empty_registrations(self) -> None:
