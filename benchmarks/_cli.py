@@ -138,11 +138,13 @@ def _parser() -> argparse.ArgumentParser:
 def _target(args: argparse.Namespace) -> Iterator[Target]:
     if args.start_broker:
         with started_broker(args.broker_arg) as target:
-            print(f"# started {target.describe()}", flush=True)
+            print(f"# {target.describe()}", flush=True)
             yield target
         return
     http = parse_address(args.http_address) if args.http_address else None
-    yield Target(tcp=parse_address(args.address), http=http, pid=args.broker_pid)
+    target = Target(tcp=parse_address(args.address), http=http, pid=args.broker_pid)
+    print(f"# {target.describe()}", flush=True)
+    yield target
 
 
 def _run(args: argparse.Namespace, target: Target) -> list[Report]:

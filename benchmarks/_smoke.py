@@ -34,7 +34,7 @@ def smoke() -> int:
         procs=2, duration=0.5, in_flight=(1, 4), consumer_count=10, rate=1000, warmup=0.2
     )
     with started_broker() as target:
-        print(f"# started {target.describe()}", flush=True)
+        print(f"# {target.describe()}", flush=True)
         reports += sc.pair(target, procs=2, duration=10, messages=2000)
         reports.append(sc.pub(target, duration=0.5, in_flight=(1, 4)))
         reports.append(sc.consumers(target, messages=2000, procs=2, duration=10))

@@ -30,12 +30,18 @@ class Target:
     tcp: tuple[str, int]
     http: tuple[str, int] | None = None
     pid: int | None = None  # known when started here or given with --broker-pid
+    started: bool = False  # a trinsq broker started here, not an address given
 
     def describe(self) -> str:
-        text = f"nsqd at {self.tcp[0]}:{self.tcp[1]}"
+        """For the report header: what runs the scenarios (any nsqd when given) and where."""
+        where = f"TCP {self.tcp[0]}:{self.tcp[1]}"
+        if self.http is not None:
+            where += f", HTTP {self.http[0]}:{self.http[1]}"
         if self.pid is not None:
-            text += f" (pid {self.pid})"
-        return text
+            where += f", pid {self.pid}"
+        if self.started:
+            return f"started a trinsq broker (python -m trinsq broker): {where}"
+        return f"broker given on the command line: {where}"
 
 
 def raise_nofile_limit() -> int:
@@ -77,7 +83,7 @@ def started_broker(
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         _wait_ready(proc, tcp, http, log_path)
-        yield Target(tcp=tcp, http=http, pid=proc.pid)
+        yield Target(tcp=tcp, http=http, pid=proc.pid, started=True)
     finally:
         _stop(proc)
         shutil.rmtree(data_path, ignore_errors=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import hypercorn.protocol
 import pytest
 import trio
+from benchmarks._target import Target, started_broker
 from hypercorn.config import Config
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import serve
@@ -310,3 +311,22 @@ def test_unreadable_disk_queue_metadata_is_named_not_dumped(
         f"DISKQUEUE(t) failed to retrieveMetaData - {tmp_path / 't.diskqueue.meta.dat'} "
         "is not valid metadata"
     ]
+
+
+# -- the benchmark header names what it measures --------------------------------------------
+
+
+def test_benchmark_header_tells_a_started_trinsq_broker_from_a_given_address() -> None:
+    started = Target(tcp=("127.0.0.1", 4150), http=("127.0.0.1", 4151), pid=7, started=True)
+    given = Target(tcp=("10.0.0.2", 4150))
+    assert started.describe() == (
+        "started a trinsq broker (python -m trinsq broker): "
+        "TCP 127.0.0.1:4150, HTTP 127.0.0.1:4151, pid 7"
+    )
+    assert given.describe() == "broker given on the command line: TCP 10.0.0.2:4150"
+
+
+def test_started_benchmark_target_is_marked_started() -> None:
+    with started_broker() as target:
+        assert target.started
+        assert target.describe().startswith("started a trinsq broker")
