@@ -85,5 +85,9 @@ def test_data_path_lock_keeps_a_second_owner_out(tmp_path: Path) -> None:
 
 
 def test_lock_on_a_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(MetadataError, match="No such file or directory"):
-        DataPathLock(str(tmp_path / "missing")).acquire()
+    missing = tmp_path / "missing"
+    with pytest.raises(MetadataError) as caught:
+        DataPathLock(str(missing)).acquire()
+    assert str(caught.value) == (
+        f"failed to lock data-path: cannot open directory {missing} - no such file or directory"
+    )

@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import _reasonphrase
 from ._json import go_json
+from ._startup import bind_http_socket
 from .broker._options import split_host_port
 from .protocol import QueryError, is_valid_channel_name, is_valid_topic_name, parse_go_query
 
@@ -183,7 +184,8 @@ async def serve_app(
     split_host_port(address, "http_address")
     _reasonphrase.install()  # status lines as Go writes them: "HTTP/1.1 404 Not Found"
     config = _reasonphrase.ReasonPhraseConfig() if tls is None else _TlsConfig(tls)
-    config.bind = [address]
+    # Bound here so that a busy address raises a StartupError naming it, leaking nothing.
+    config.bind = [f"fd://{bind_http_socket(address).detach()}"]
     config.graceful_timeout = graceful_timeout
     config.include_server_header = False
     config.accesslog = None

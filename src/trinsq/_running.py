@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import trio
 
+from ._startup import StartupError, startup_failure
+
 __all__ = ["Stoppable", "host_port", "run_until_signal", "single_errors"]
 
 
@@ -35,12 +37,12 @@ def run_until_signal(
     server: Stoppable,
     serve: ServeFunction,
     log: logging.Logger,
-    startup_errors: tuple[type[BaseException], ...],
 ) -> int:
     """Run ``serve(server)`` in the foreground; SIGINT or SIGTERM stops it gracefully.
 
-    Returns the exit status: 0 after a signal, 1 (with one line on stderr) when it cannot
-    start because of one of ``startup_errors`` (an address in use, a locked data path).
+    Returns the exit status: 0 after a signal, 1 with one line on stderr when an OS error
+    stops it (at start-up a :class:`StartupError` saying what failed where: an address in
+    use, a locked or unwritable data path).
     """
 
     async def main() -> None:
@@ -53,22 +55,28 @@ def run_until_signal(
                     break
                 # The server now stops gracefully; a second signal changes nothing.
 
-    status = 0
     try:
         trio.run(main)
-    except* startup_errors as group:
-        print(f"trinsq {name}: {group.exceptions[0]}", file=sys.stderr)
-        status = 1
-    return status
+    except BaseException as error:
+        failure = startup_failure(error)
+        if failure is None:
+            raise
+        print(f"trinsq {name}: {failure}", file=sys.stderr)
+        return 1
+    return 0
 
 
 @asynccontextmanager
 async def single_errors() -> AsyncIterator[None]:
     """Hand a lone error out of an exception group to the caller as itself (trio-websocket
-    does the same for its context managers)."""
+    does the same for its context managers); a :class:`StartupError` however deep the
+    server's nurseries nested it."""
     try:
         yield
     except BaseExceptionGroup as group:
+        failure = startup_failure(group)
+        if isinstance(failure, StartupError):
+            raise failure from failure.__cause__  # the original OS error
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from None
         raise

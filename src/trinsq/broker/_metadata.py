@@ -6,7 +6,7 @@ data directory moves between Go nsqd and trinsq in either direction. No trio her
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import fcntl
 import json
 import logging
@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from .._startup import StartupError, os_reason
 from ..protocol import is_ephemeral, is_valid_channel_name, is_valid_topic_name
 
 __all__ = [
@@ -27,14 +28,16 @@ __all__ = [
     "encode_metadata",
     "metadata_path",
     "read_metadata",
+    "write_initial_metadata",
     "write_metadata",
 ]
 
 log = logging.getLogger("trinsq.broker")
 
 
-class MetadataError(Exception):
-    """nsqd.dat cannot be read or the data path cannot be locked (start-up fails)."""
+class MetadataError(StartupError):
+    """nsqd.dat cannot be read or written, or the data path cannot be locked (start-up
+    fails)."""
 
 
 @attrs.frozen
@@ -124,7 +127,7 @@ def read_metadata(data_path: str) -> list[TopicMetadata] | None:
     except FileNotFoundError:
         return None
     except OSError as error:
-        raise MetadataError(f"failed to read metadata {path} - {error.strerror}") from None
+        raise MetadataError(f"failed to read metadata {path} - {os_reason(error)}") from error
     return decode_metadata(data, path)
 
 
@@ -137,11 +140,32 @@ def write_metadata(data_path: str, data: bytes) -> None:
     temporary = f"{path}.{random.getrandbits(63)}.tmp"
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(descriptor, data)
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    os.replace(temporary, path)
+        try:
+            os.write(descriptor, data)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, path)
+    except OSError:
+        # Not left behind for every failed attempt (a full disk retries on each change).
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+
+
+def write_initial_metadata(data_path: str, data: bytes) -> None:
+    """Rewrite nsqd.dat at start-up, as nsqd does, which shows the data path is writable.
+
+    Raises:
+        MetadataError: it cannot be written (e.g. "permission denied").
+    """
+    try:
+        write_metadata(data_path, data)
+    except OSError as error:
+        path = metadata_path(data_path)
+        raise MetadataError(
+            f"failed to write metadata {path} - {os_reason(error)}", error.errno
+        ) from error
 
 
 class DataPathLock:
@@ -159,21 +183,19 @@ class DataPathLock:
             descriptor = os.open(self.data_path, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as error:
             raise MetadataError(
-                f"failed to lock data-path: {self.data_path} - {error.strerror}"
-            ) from None
+                f"failed to lock data-path: cannot open directory {self.data_path} - "
+                f"{os_reason(error)}",
+                error.errno,
+            ) from error
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
             os.close(descriptor)
-            reason = (
-                "resource temporarily unavailable"  # Go's wording for EWOULDBLOCK
-                if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
-                else (error.strerror or str(error)).lower()
-            )
             raise MetadataError(
-                f"failed to lock data-path: cannot flock directory {self.data_path} - {reason}"
-                " (possibly in use by another instance of nsqd)"
-            ) from None
+                f"failed to lock data-path: cannot flock directory {self.data_path} - "
+                f"{os_reason(error)} (possibly in use by another instance of nsqd)",
+                error.errno,
+            ) from error
         self._descriptor = descriptor
 
     def release(self) -> None:

@@ -8,7 +8,6 @@ import sys
 
 from .._logging import configure_logging
 from .._running import run_until_signal
-from ._metadata import MetadataError
 from ._options import BrokerOptions, OptionError
 from ._server import BrokerServer, serve_broker
 
@@ -21,7 +20,8 @@ def run_broker(options: BrokerOptions) -> int:
     """Run a broker in the foreground; return the process exit status.
 
     SIGINT and SIGTERM shut it down gracefully with status 0. A listener that cannot be bound
-    or a locked data path prints one line and gives status 1.
+    or a data path that cannot be locked, read or written prints one line naming what failed
+    and where, and gives status 1.
     """
     configure_logging(options.log_level, options.log_prefix)
     # A broker holds many small objects for a long time (queued and in-flight messages) and
@@ -36,4 +36,4 @@ def run_broker(options: BrokerOptions) -> int:
     except OptionError as error:  # e.g. a TLS cert or key that cannot be loaded
         print(f"trinsq broker: {error}", file=sys.stderr)
         return 1
-    return run_until_signal("broker", server, serve_broker, log, (OSError, MetadataError))
+    return run_until_signal("broker", server, serve_broker, log)

@@ -20,6 +20,7 @@ import trio
 import trio.lowlevel
 
 from .._logging import error_text
+from .._startup import open_listeners, start_http
 from .._version import NSQ_COMPAT_VERSION
 from ..protocol import ClientSettings, Limits, ServerFeatures, V2ServerConnection
 from ._client import Client
@@ -28,8 +29,8 @@ from ._connection import ClientConnection
 from ._graph import TopicGraph
 from ._http import serve_http
 from ._lookup import LookupService
-from ._metadata import encode_metadata, write_metadata
-from ._options import BrokerOptions, split_host_port
+from ._metadata import encode_metadata, write_initial_metadata
+from ._options import BrokerOptions
 from ._stats import InfoDocument
 from ._statsd import run_statsd
 from ._storage import Storage
@@ -246,22 +247,31 @@ async def serve_broker(
     Reports :class:`BoundAddresses` once the TCP and HTTP listeners are bound.
 
     Cancellation: cancelling stops everything at once (no graceful phase).
-    Error handling: a listener that cannot bind raises ``OSError`` before ``started``.
+    Error handling: before ``started``, a :class:`StartupError` (possibly inside exception
+    groups) says what failed and where: a listener that cannot bind, a data path that cannot
+    be locked, read or written.
     """
     options = server.options
-    recorded = server.storage.open()
+    recorded = server.storage.open() or []
     try:
-        host, port = split_host_port(options.tcp_address, "tcp_address")
-        listeners = await trio.open_tcp_listeners(port, host=host or None)
+        listeners = await open_listeners(options.tcp_address, "tcp_address")
+        try:
+            # nsqd rewrites nsqd.dat at once; done before anything is loaded, so an
+            # unwritable data path fails start-up with nothing to save.
+            await trio.to_thread.run_sync(
+                write_initial_metadata,
+                server.storage.data_path,
+                encode_metadata(recorded, NSQ_COMPAT_VERSION),
+            )
+        except BaseException:
+            for listener in listeners:
+                listener.socket.close()
+            raise
     except BaseException:
         server.storage.release()
         raise
-    # nsqd rebuilds the graph from nsqd.dat, then rewrites nsqd.dat at once.
-    server.graph.load(recorded or [])
+    server.graph.load(recorded)
     try:
-        await trio.to_thread.run_sync(
-            write_metadata, server.storage.data_path, server.metadata_bytes()
-        )
         await _serve(server, listeners, task_status)
     finally:
         # Everything in memory goes to disk, then nsqd.dat, as nsqd's Exit() does; also when
@@ -300,8 +310,10 @@ async def _serve(
             )
             https_bound = None
             if server.ssl_context is not None and options.https_address:
-                https_bound = await services.start(
-                    partial(serve, options.https_address, https=True)
+                https_bound = await start_http(
+                    services,
+                    partial(serve, options.https_address, https=True),
+                    options.https_address,
                 )
             http_bound = None
             if options.http_address:
@@ -309,8 +321,10 @@ async def _serve(
                 redirect = (
                     https_bound[1] if https_bound and options.tls_required == "true" else None
                 )
-                http_bound = await services.start(
-                    partial(serve, options.http_address, require_tls_port=redirect)
+                http_bound = await start_http(
+                    services,
+                    partial(serve, options.http_address, require_tls_port=redirect),
+                    options.http_address,
                 )
             server.addresses = BoundAddresses(
                 tcp=(tcp_bound[0], tcp_bound[1]), http=http_bound, https=https_bound

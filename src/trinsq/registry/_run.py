@@ -16,6 +16,6 @@ log = logging.getLogger("trinsq.registry")
 
 def run_registry(options: RegistryOptions) -> int:
     """Run a registry in the foreground; return the process exit status (0 after SIGINT or
-    SIGTERM, 1 with one line on stderr when a listener cannot be bound)."""
+    SIGTERM, 1 with one line on stderr naming the address when a listener cannot be bound)."""
     configure_logging(options.log_level, options.log_prefix)
-    return run_until_signal("registry", RegistryServer(options), serve_registry, log, (OSError,))
+    return run_until_signal("registry", RegistryServer(options), serve_registry, log)

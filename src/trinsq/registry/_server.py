@@ -17,8 +17,8 @@ import trio
 
 from .._json import go_json
 from .._logging import error_text
+from .._startup import open_listeners, start_http
 from .._version import NSQ_COMPAT_VERSION
-from ..broker._options import split_host_port
 from ..protocol import CLOSED, NEED_DATA, ConnectionMustClose, ProtocolError
 from ..protocol._v1 import (
     LookupIdentify,
@@ -186,10 +186,13 @@ async def serve_registry(
     *,
     task_status: trio.TaskStatus[RegistryAddresses] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run ``server`` until ``server.request_shutdown()``; reports the bound addresses."""
+    """Run ``server`` until ``server.request_shutdown()``; reports the bound addresses.
+
+    Error handling: before ``started``, a :class:`StartupError` (possibly inside exception
+    groups) names a listen address that cannot be bound.
+    """
     options = server.options
-    host, port = split_host_port(options.tcp_address, "tcp_address")
-    listeners = await trio.open_tcp_listeners(port, host=host or None)
+    listeners = await open_listeners(options.tcp_address, "tcp_address")
     tcp_bound = listeners[0].socket.getsockname()[:2]
     async with trio.open_nursery() as background:
         background.start_soon(server.expire_empty_registrations)
@@ -212,15 +215,14 @@ async def serve_registry(
             await services.start(serve_tcp)
             http_bound = None
             if options.http_address:
-                http_bound = await services.start(
-                    partial(
-                        serve_http,
-                        server,
-                        options.http_address,
-                        shutdown_trigger=server.shutdown_requested.wait,
-                        graceful_timeout=HTTP_GRACEFUL_TIMEOUT,
-                    )
+                serve = partial(
+                    serve_http,
+                    server,
+                    options.http_address,
+                    shutdown_trigger=server.shutdown_requested.wait,
+                    graceful_timeout=HTTP_GRACEFUL_TIMEOUT,
                 )
+                http_bound = await start_http(services, serve, options.http_address)
             server.addresses = RegistryAddresses(tcp=(tcp_bound[0], tcp_bound[1]), http=http_bound)
             log.info("TCP: listening on %s:%d", *server.addresses.tcp)
             task_status.started(server.addresses)
