@@ -7,6 +7,7 @@ shows the public name is enough.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -25,6 +26,7 @@ PUBLIC = (
     "RunningCluster",
     "BrokerOptions",
     "RegistryOptions",
+    "StartupError",
 )
 
 
@@ -80,6 +82,17 @@ async def test_open_cluster() -> None:
                     if sorted(p["tcp_port"] for p in producers) == expected:
                         break
                     await trio.sleep(0.02)  # registration travels over the brokers' V1 links
+
+
+async def test_a_broker_that_cannot_start_says_why() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        with pytest.raises(trinsq.StartupError) as raised:
+            async with trinsq.open_broker(http_address=address):
+                pass  # pragma: no cover - it does not start
+    assert str(raised.value) == f"failed to listen on {address} - address already in use"
 
 
 def test_commands_do_not_import_the_servers() -> None:

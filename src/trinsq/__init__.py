@@ -9,7 +9,9 @@ The embedding API, for Trio programs and test harnesses:
   a :class:`RunningCluster`.
 
 Each is an async context manager: by default everything listens on 127.0.0.1 with OS-chosen
-ports, and it all stops when the block exits.
+ports, and it all stops when the block exits. A server that cannot start (a port in use, a data
+path that is locked or cannot be written) raises :class:`StartupError`, whose text says what
+failed and where.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ._version import __version__ as __version__
 if TYPE_CHECKING:
     from ._cluster import RunningCluster as RunningCluster
     from ._cluster import open_cluster as open_cluster
+    from ._startup import StartupError as StartupError
     from .broker import BrokerOptions as BrokerOptions
     from .broker import RunningBroker as RunningBroker
     from .broker import open_broker as open_broker
@@ -37,6 +40,7 @@ __all__ = [
     "RunningBroker",
     "RunningCluster",
     "RunningRegistry",
+    "StartupError",
     "__version__",
     "open_broker",
     "open_cluster",
@@ -55,5 +59,6 @@ __getattr__, __dir__ = lazy_exports(
         "open_registry": ".registry",
         "RunningCluster": "._cluster",
         "open_cluster": "._cluster",
+        "StartupError": "._startup",
     },
 )
