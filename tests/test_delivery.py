@@ -152,9 +152,11 @@ async def test_req_delay_is_clamped_to_max_req_timeout(connect: Connect) -> None
         _, _, message_id, _ = await consumer.read_message()
         requeued = trio.current_time()
         await consumer.send(b"REQ " + message_id + b" 3600000\n")
-        _, attempts, _, _ = await consumer.read_message(timeout=3)
+        _, attempts, _, _ = await consumer.read_message(timeout=30)
         assert attempts == 2
-        assert 0.9 <= trio.current_time() - requeued <= 2.5
+        # Back after the clamped 1 s, not the hour asked for; the upper bound leaves room for a
+        # busy machine.
+        assert 0.9 <= trio.current_time() - requeued <= 20
 
 
 async def test_dpub_range_follows_max_req_timeout(connect: Connect) -> None:

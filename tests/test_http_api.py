@@ -418,7 +418,9 @@ async def test_idle_keep_alive_client_does_not_hold_shutdown() -> None:
             assert (await http.get(f"http://{broker.http_address}/ping")).status_code == 200
             # The connection stays open and idle in httpx's pool.
             stopping = trio.current_time()
-        assert trio.current_time() - stopping < 0.75
+        # Our graceful timeout is 0.25 s; held by the idle connection, shutdown would take
+        # hypercorn's default 3 s.
+        assert trio.current_time() - stopping < 2
 
 
 async def test_nsq_accept_header_gets_the_same_v1_response(http: httpx.AsyncClient) -> None:
