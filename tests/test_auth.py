@@ -373,6 +373,7 @@ async def test_auth_and_sub_pipelined_in_one_write(authd: AuthServer, wires: lis
 # -- expiry ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("second", "outcome"),
     [
@@ -415,6 +416,7 @@ async def test_expired_authorization_is_queried_again(
         assert authd.secrets() == ["s", "s"]  # exactly one re-query
 
 
+@pytest.mark.slow
 async def test_expired_authorization_is_queried_again_on_sub(
     authd: AuthServer, wires: list[Wire]
 ) -> None:

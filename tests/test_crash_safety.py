@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
 import trio
 
 from .support import RawClient, body, run_broker_process
@@ -38,6 +39,7 @@ async def publish_until_killed(
         return
 
 
+@pytest.mark.slow
 async def test_kill_9_loses_no_acknowledged_message(tmp_path: Path) -> None:
     data = f"--data-path={tmp_path}"
     acknowledged: list[bytes] = []

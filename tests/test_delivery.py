@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 import trio
 import trio.testing
 
@@ -144,6 +145,7 @@ async def test_mpub_with_a_bad_message_queues_nothing(
     assert "atomic" not in broker.topics
 
 
+@pytest.mark.slow
 async def test_req_delay_is_clamped_to_max_req_timeout(connect: Connect) -> None:
     async with open_broker(max_req_timeout=1.0) as broker:
         consumer = await connect(broker)

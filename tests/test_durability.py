@@ -42,6 +42,7 @@ async def drain(client: RawClient, count: int) -> list[bytes]:
     return bodies
 
 
+@pytest.mark.slow
 async def test_fifty_thousand_messages_survive_a_graceful_restart(
     tmp_path: Path, connect: Connect
 ) -> None:
@@ -104,6 +105,7 @@ async def test_in_flight_and_requeued_messages_are_saved_at_shutdown(
         assert got == [(1, b"three"), (2, b"one"), (2, b"two")]
 
 
+@pytest.mark.slow
 async def test_deferred_message_keeps_its_due_time_across_a_restart(
     tmp_path: Path, connect: Connect
 ) -> None:
@@ -134,6 +136,7 @@ async def test_a_second_broker_cannot_take_the_same_data_path(tmp_path: Path) ->
                 pass
 
 
+@pytest.mark.slow
 async def test_truncated_queue_file_is_set_aside_and_the_rest_served(
     tmp_path: Path, connect: Connect
 ) -> None:
@@ -261,6 +264,7 @@ async def test_transient_read_error_keeps_the_consumer_and_the_message(
         assert not list(tmp_path.glob("*.bad"))
 
 
+@pytest.mark.slow
 async def test_spilled_dpub_keeps_its_delay(tmp_path: Path, connect: Connect) -> None:
     # No channel yet and no memory queue: the DPUB goes to the topic's disk queue, where nsqd
     # would lose its delay (nsqd issue #1375).

@@ -5,12 +5,14 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
 import trio
 
 from .support import body, mpub_body, run_broker_process
 from .test_durability import TOTAL, drain, payload
 
 
+@pytest.mark.slow
 async def test_fifty_thousand_messages_survive_sigterm(tmp_path: Path) -> None:
     data = f"--data-path={tmp_path}"
     async with run_broker_process(data) as broker:
@@ -30,6 +32,7 @@ async def test_fifty_thousand_messages_survive_sigterm(tmp_path: Path) -> None:
         assert sorted(bodies) == [payload(i) for i in range(TOTAL)]  # each exactly once
 
 
+@pytest.mark.slow
 async def test_dpub_keeps_its_due_time_across_sigterm(tmp_path: Path) -> None:
     data = f"--data-path={tmp_path}"
     async with run_broker_process(data) as broker:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from trinsq import RunningBroker
@@ -14,6 +15,7 @@ INTERVAL = 1.0  # the smallest heartbeat IDENTIFY accepts (1000 ms)
 DROP_INTERVAL = 2.0
 
 
+@pytest.mark.slow
 async def test_silent_client_is_dropped_after_two_intervals(
     broker: RunningBroker, connect: Connect
 ) -> None:
@@ -35,6 +37,7 @@ async def test_silent_client_is_dropped_after_two_intervals(
     assert not broker.server.clients
 
 
+@pytest.mark.slow
 async def test_client_answering_heartbeats_stays(broker: RunningBroker, connect: Connect) -> None:
     client = await connect(broker)
     await client.identify(heartbeat_interval=int(INTERVAL * 1000))
@@ -50,6 +53,7 @@ async def test_client_answering_heartbeats_stays(broker: RunningBroker, connect:
     assert len(broker.server.clients) == 1
 
 
+@pytest.mark.slow
 async def test_heartbeat_frame_bytes(broker: RunningBroker, connect: Connect) -> None:
     client = await connect(broker)
     await client.identify(heartbeat_interval=1000)

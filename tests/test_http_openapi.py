@@ -58,6 +58,8 @@ async def busy_broker(connect: Connect) -> AsyncIterator[RunningBroker]:
         trinsq_logger.setLevel(level)
 
 
+@pytest.mark.slow
+@pytest.mark.deadline(300)  # a fuzzer: its own, larger budget
 async def test_schemathesis_finds_no_failure(busy_broker: RunningBroker, tmp_path: Path) -> None:
     config = tmp_path / "schemathesis.toml"
     config.write_text(SCHEMATHESIS_CONFIG)
@@ -88,6 +90,7 @@ async def test_every_route_is_described(busy_broker: RunningBroker) -> None:
     assert described == app_routes
 
 
+@pytest.mark.slow
 async def test_rich_stats_conform(busy_broker: RunningBroker) -> None:
     """/stats with producers, consumers, pub_counts, ephemeral topics and a deferred message,
     filtered and not, validates against the schema it is described by."""

@@ -111,6 +111,7 @@ async def test_mpub_round_trip(broker: RunningBroker) -> None:
     assert counters(broker, "mpub") == settled(len(bodies))
 
 
+@pytest.mark.slow
 async def test_dpub_round_trip(broker: RunningBroker) -> None:
     delay_ms = 1000
 
@@ -145,6 +146,7 @@ async def test_dpub_round_trip(broker: RunningBroker) -> None:
 # -- 2. REQ with a delay --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_req_with_delay_redelivers_with_attempts_incremented(
     broker: RunningBroker,
 ) -> None:
@@ -181,6 +183,7 @@ async def test_req_with_delay_redelivers_with_attempts_incremented(
 # -- 3. msg_timeout -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_unanswered_message_is_redelivered_after_msg_timeout() -> None:
     msg_timeout = 1.0
     async with trinsq.open_broker(msg_timeout=msg_timeout) as broker:
@@ -215,6 +218,7 @@ async def test_unanswered_message_is_redelivered_after_msg_timeout() -> None:
 # -- 4. TOUCH -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_touch_keeps_a_message_in_flight_past_its_timeout() -> None:
     """Touching every 0.3 s keeps a message 2.5 s past a 1 s msg_timeout: one delivery, no
     timeout, and the broker still has it in flight just before the FIN."""

@@ -290,6 +290,7 @@ async def test_tombstone_hides_one_producer_for_its_lifetime(
         assert len((await http.get("/lookup?topic=tomb")).json()["producers"]) == 2
 
 
+@pytest.mark.slow
 async def test_brokers_reregister_after_a_registry_restart(connect: Connect) -> None:
     async with open_registry() as registry:
         tcp_port, http_port = registry.addresses.tcp[1], (registry.addresses.http or ("", 0))[1]

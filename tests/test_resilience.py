@@ -6,6 +6,7 @@ import gc
 import socket
 import struct
 
+import pytest
 import trio
 import trio.testing
 
@@ -23,6 +24,7 @@ def _reset(client: RawClient) -> None:
     client.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
+@pytest.mark.slow
 async def test_a_thousand_connections_reset_abruptly(
     broker: RunningBroker, connect: Connect
 ) -> None:
