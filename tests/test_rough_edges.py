@@ -22,9 +22,9 @@ from hypercorn.trio import serve
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from trinsq import open_broker
+from trinsq._h11compat import install, reason_phrase
 from trinsq._httpclient import HttpClientError, get_json
 from trinsq._logging import error_text
-from trinsq._reasonphrase import install, reason_phrase
 from trinsq.broker._auth import AuthError, parse_auth_reply
 from trinsq.broker._diskqueue import DiskQueue
 from trinsq.registry import open_registry
@@ -98,6 +98,36 @@ async def test_registry_status_lines_carry_reason_phrases(
     registry_http: str, raw_request: bytes, expected: bytes
 ) -> None:
     assert await status_line(registry_http, raw_request) == expected
+
+
+async def whole_answer(address: str, raw_request: bytes) -> bytes:
+    """Everything the server sends for ``raw_request`` until it closes the connection."""
+    host, port = address.rsplit(":", 1)
+    with trio.fail_after(10):
+        async with await trio.open_tcp_stream(host, int(port)) as stream:
+            await stream.send_all(raw_request)
+            data = b""
+            while chunk := await stream.receive_some(4096):
+                data += chunk
+    return data
+
+
+@pytest.mark.parametrize("server", ["broker", "registry"])
+async def test_connection_close_is_honoured(
+    server: str, broker_http: str, registry_http: str
+) -> None:
+    """After ``Connection: close`` the server closes, as Go's net/http does (hypercorn under
+    quart-trio kept the socket open until the client gave up)."""
+    address = broker_http if server == "broker" else registry_http
+    answer = await whole_answer(address, request("/ping"))
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert answer.endswith(b"\r\n\r\nOK")
+
+
+async def test_keep_alive_still_serves_a_second_request(broker_http: str) -> None:
+    keep_alive = b"GET /ping HTTP/1.1\r\nHost: t\r\n\r\n"
+    answer = await whole_answer(broker_http, keep_alive + request("/ping"))
+    assert answer.count(b"HTTP/1.1 200 OK\r\n") == 2
 
 
 def test_reason_phrases_are_go_texts() -> None:

@@ -20,7 +20,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from . import _reasonphrase
+from . import _h11compat
 from ._json import go_json
 from ._startup import bind_http_socket
 from .broker._options import split_host_port
@@ -157,7 +157,7 @@ def new_app(name: str, log: logging.Logger) -> QuartTrio:
     return app
 
 
-class _TlsConfig(_reasonphrase.ReasonPhraseConfig):
+class _TlsConfig(_h11compat.GoStyleConfig):
     """hypercorn settings that serve HTTPS with the server's own SSL context."""
 
     def __init__(self, context: ssl.SSLContext) -> None:
@@ -182,8 +182,8 @@ async def serve_app(
     """Serve ``app`` on ``address`` (HTTPS with ``tls``) until ``shutdown_trigger`` returns;
     reports the bound ``(host, port)`` through ``task_status``."""
     split_host_port(address, "http_address")
-    _reasonphrase.install()  # status lines as Go writes them: "HTTP/1.1 404 Not Found"
-    config = _reasonphrase.ReasonPhraseConfig() if tls is None else _TlsConfig(tls)
+    _h11compat.install()  # status lines as Go writes them: "HTTP/1.1 404 Not Found"
+    config = _h11compat.GoStyleConfig() if tls is None else _TlsConfig(tls)
     # Bound here so that a busy address raises a StartupError naming it, leaking nothing.
     config.bind = [f"fd://{bind_http_socket(address).detach()}"]
     config.graceful_timeout = graceful_timeout

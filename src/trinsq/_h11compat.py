@@ -1,12 +1,15 @@
-"""Reason phrases on HTTP/1.1 status lines (``HTTP/1.1 404 Not Found``), as Go's net/http
-writes them for nsqd and nsqlookupd.
+"""hypercorn's HTTP/1.1 connections made to answer as Go's net/http does for nsqd and
+nsqlookupd: a reason phrase on every status line, and a connection closed after a response
+marked ``Connection: close``.
 
-hypercorn 0.18 builds its h11 responses without a reason, so the line reads ``HTTP/1.1 404 ``,
-and it offers no hook for the status line: no setting, and its connection classes are chosen
-by name inside hypercorn. So :func:`install` puts a subclass of hypercorn's ``H11Protocol``
-under that name, once. The subclass adds reasons only for servers whose config is a
-:class:`ReasonPhraseConfig`; any other hypercorn server in the process answers as before.
-HTTP/2 has no reason phrase, so nothing changes there.
+hypercorn 0.18 builds its h11 responses without a reason, so the line reads ``HTTP/1.1 404 ``.
+And under quart-trio it never closes a ``Connection: close`` exchange: quart-trio cancels the
+request's task once the response is sent, and that task is the one that closes the socket, so
+the close is cancelled and the client waits for an EOF that never comes. hypercorn offers no
+hook for either: no setting, and its connection classes are chosen by name inside hypercorn.
+So :func:`install` puts a subclass of hypercorn's ``H11Protocol`` under that name, once. The
+subclass changes only servers whose config is a :class:`GoStyleConfig`; any other
+hypercorn server in the process behaves as before. HTTP/2 is untouched.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from typing import Final
 
 import h11
 import hypercorn.protocol
+import trio
 from hypercorn.config import Config
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import H11SendableEvent
 
-__all__ = ["ReasonPhraseConfig", "install", "reason_phrase"]
+__all__ = ["GoStyleConfig", "install", "reason_phrase"]
 
 # Where Go's StatusText differs from http.HTTPStatus (in any Python version).
 _GO_TEXT: Final = {
@@ -43,14 +47,14 @@ def reason_phrase(status: int) -> str:
         return f"status code {status}"
 
 
-class ReasonPhraseConfig(Config):
-    """hypercorn settings for a server whose HTTP/1.1 status lines carry a reason phrase."""
+class GoStyleConfig(Config):
+    """hypercorn settings for a server whose HTTP/1.1 answers follow Go's net/http."""
 
 
 class _ReasonH11Protocol(H11Protocol):
     async def _send_h11_event(self, event: H11SendableEvent) -> None:
         if (
-            isinstance(self.config, ReasonPhraseConfig)
+            isinstance(self.config, GoStyleConfig)
             and isinstance(event, h11.Response | h11.InformationalResponse)
             and not event.reason
         ):
@@ -61,6 +65,16 @@ class _ReasonH11Protocol(H11Protocol):
                 reason=reason_phrase(event.status_code),
             )
         await super()._send_h11_event(event)
+
+    async def _maybe_recycle(self) -> None:
+        if not isinstance(self.config, GoStyleConfig):
+            await super()._maybe_recycle()
+            return
+        # Runs in the request's task, which quart-trio cancels right after the response:
+        # shielded, the close (or the return to keep-alive) completes. Neither waits on the
+        # peer: closing is shutdown() and close(); keep-alive only re-arms a timer.
+        with trio.CancelScope(shield=True):
+            await super()._maybe_recycle()
 
 
 def install() -> None:
