@@ -170,7 +170,7 @@ class _ErrorLog(logging.Handler):
             self.session.fail(f"{record.name} logged: {record.getMessage()}")
 
 
-class _Reader(nsq.Reader):
+class _Reader(nsq.Reader):  # type: ignore[misc]  # pynsq is untyped
     """pynsq's Reader, plus a future that resolves when nsqd has answered its SUB with OK."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -192,7 +192,7 @@ class _Reader(nsq.Reader):
             self.subscribed.set_exception(AssertionError(f"SUB answered {data!r}"))
 
 
-class _Writer(nsq.Writer):
+class _Writer(nsq.Writer):  # type: ignore[misc]  # pynsq is untyped
     """pynsq's Writer, plus a future that resolves when its connection is ready."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -441,6 +441,7 @@ def _run_in_thread(address: str, probe: BrokerProbe, scenario: Scenario[T], time
         return result
 
     try:
-        return io_loop.run_sync(main, timeout=timeout + 5.0)
+        result: T = io_loop.run_sync(main, timeout=timeout + 5.0)
+        return result
     finally:
         io_loop.close(all_fds=True)

@@ -40,9 +40,11 @@ def files(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
 
 
-def small(directory: Path, **kwargs: int) -> DiskQueue:
+def small(directory: Path, *, sync_every: int = 2500) -> DiskQueue:
     """A queue with 30-byte records framed to 34 bytes: two per 100-byte file."""
-    return DiskQueue(NAME, str(directory), max_bytes_per_file=100, min_msg_size=1, **kwargs)
+    return DiskQueue(
+        NAME, str(directory), max_bytes_per_file=100, min_msg_size=1, sync_every=sync_every
+    )
 
 
 def rec(i: int) -> bytes:

@@ -9,6 +9,7 @@ import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,7 +32,7 @@ async def http(broker: RunningBroker) -> AsyncIterator[httpx.AsyncClient]:
 
 @asynccontextmanager
 async def broker_with_http(
-    **options: object,
+    **options: Any,
 ) -> AsyncIterator[tuple[RunningBroker, httpx.AsyncClient]]:
     """A broker with non-default options and an HTTP client for it."""
     async with (

@@ -86,7 +86,9 @@ async def test_numbers_agree_with_stats(
     topics = {t["topic_name"]: t for t in stats["topics"]}
     assert topics.keys() == {"orders", odd}
     for name, key in TOPIC_KEYS.items():
-        expected = {(t,): float(topic[key]) for t, topic in topics.items()}
+        expected: dict[tuple[str, ...], float] = {
+            (t,): float(topic[key]) for t, topic in topics.items()
+        }
         assert by_labels(samples[name], "topic") == expected, name
     assert by_labels(samples["nsq_topic_memory_depth"], "topic") == {
         (t,): float(topic["depth"] - topic["backend_depth"]) for t, topic in topics.items()

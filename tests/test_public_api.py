@@ -36,7 +36,7 @@ def test_every_public_name_is_exported() -> None:
         assert name in dir(trinsq)
         assert getattr(trinsq, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'open_nothing'"):
-        trinsq.open_nothing  # type: ignore[attr-defined]  # noqa: B018
+        trinsq.open_nothing  # noqa: B018
 
 
 async def test_open_broker() -> None:

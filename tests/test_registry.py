@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -294,7 +295,10 @@ async def test_tombstone_hides_one_producer_for_its_lifetime(
 async def test_brokers_reregister_after_a_registry_restart(connect: Connect) -> None:
     async with open_registry() as registry:
         tcp_port, http_port = registry.addresses.tcp[1], (registry.addresses.http or ("", 0))[1]
-        options = {"tcp_address": f"127.0.0.1:{tcp_port}", "http_address": f"127.0.0.1:{http_port}"}
+        options: dict[str, Any] = {
+            "tcp_address": f"127.0.0.1:{tcp_port}",
+            "http_address": f"127.0.0.1:{http_port}",
+        }
         async with open_broker(lookupd_tcp_addresses=[registry.tcp_address]) as broker:
             await (await connect(broker)).publish("survivor", b"x")
             await settle()
