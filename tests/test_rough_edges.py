@@ -41,18 +41,21 @@ def request(target: str) -> bytes:
     return f"GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode()
 
 
-async def status_line(address: str, raw_request: bytes) -> bytes:
-    """The first line the server answers ``raw_request`` with, read off a raw socket."""
+async def whole_answer(address: str, raw_request: bytes) -> bytes:
+    """Everything the server sends for ``raw_request`` until it closes the connection."""
     host, port = address.rsplit(":", 1)
     with trio.fail_after(10):
         async with await trio.open_tcp_stream(host, int(port)) as stream:
             await stream.send_all(raw_request)
             data = b""
-            while b"\r\n" not in data:
-                chunk = await stream.receive_some(4096)
-                assert chunk, f"closed before a status line: {data!r}"
+            while chunk := await stream.receive_some(4096):
                 data += chunk
-    return data.partition(b"\r\n")[0]
+    return data
+
+
+async def status_line(address: str, raw_request: bytes) -> bytes:
+    """The first line the server answers ``raw_request`` (which ends the connection) with."""
+    return (await whole_answer(address, raw_request)).partition(b"\r\n")[0]
 
 
 @pytest.fixture
@@ -98,18 +101,6 @@ async def test_registry_status_lines_carry_reason_phrases(
     registry_http: str, raw_request: bytes, expected: bytes
 ) -> None:
     assert await status_line(registry_http, raw_request) == expected
-
-
-async def whole_answer(address: str, raw_request: bytes) -> bytes:
-    """Everything the server sends for ``raw_request`` until it closes the connection."""
-    host, port = address.rsplit(":", 1)
-    with trio.fail_after(10):
-        async with await trio.open_tcp_stream(host, int(port)) as stream:
-            await stream.send_all(raw_request)
-            data = b""
-            while chunk := await stream.receive_some(4096):
-                data += chunk
-    return data
 
 
 @pytest.mark.parametrize("server", ["broker", "registry"])
