@@ -25,7 +25,7 @@ from trinsq import open_broker
 from trinsq._h11compat import install, reason_phrase
 from trinsq._httpclient import HttpClientError, get_json
 from trinsq._logging import error_text
-from trinsq.broker._auth import AuthError, parse_auth_reply
+from trinsq.broker._authstate import AuthError, parse_auth_reply
 from trinsq.broker._diskqueue import DiskQueue
 from trinsq.registry import open_registry
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import attrs
 
 from ..protocol import ClientSettings, ClientState, IdentifyResult
-from ._auth import AuthState
+from ._authstate import AuthState
 from ._channel import Channel
 
 __all__ = ["Client"]

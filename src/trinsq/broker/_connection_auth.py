@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..protocol import Auth, ProtocolError, encode_response, go_quote
-from ._auth import AuthError, query_any_authd
+from ._authclient import query_any_authd
+from ._authstate import AuthError
 from ._client import Client
 
 if TYPE_CHECKING:

@@ -15,9 +15,9 @@ from ..protocol import is_ephemeral
 from ._backend import Backend, DiscardBackend, MemoryPersistence, Persistence
 from ._channel import Channel, Consumer, Scheduler
 from ._message import Message, MessageIdFactory
-from ._metadata import ChannelMetadata, TopicMetadata
 from ._options import BrokerOptions
 from ._quantile import LatencyStream
+from ._snapshot import ChannelMetadata, TopicMetadata
 from ._topic import Topic
 
 __all__ = ["GraphEvents", "NoGraphEvents", "TopicGraph", "channel_queue_name"]

@@ -14,10 +14,9 @@ import os
 import random
 from collections.abc import Iterable
 
-import attrs
-
 from .._startup import StartupError, os_reason
 from ..protocol import is_ephemeral, is_valid_channel_name, is_valid_topic_name
+from ._snapshot import ChannelMetadata, TopicMetadata
 
 __all__ = [
     "ChannelMetadata",
@@ -38,19 +37,6 @@ log = logging.getLogger("trinsq.broker")
 class MetadataError(StartupError):
     """nsqd.dat cannot be read or written, or the data path cannot be locked (start-up
     fails)."""
-
-
-@attrs.frozen
-class ChannelMetadata:
-    name: str
-    paused: bool = False
-
-
-@attrs.frozen
-class TopicMetadata:
-    name: str
-    paused: bool = False
-    channels: tuple[ChannelMetadata, ...] = ()
 
 
 def metadata_path(data_path: str) -> str:

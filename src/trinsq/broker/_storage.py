@@ -20,8 +20,9 @@ import trio
 
 from ._diskbackend import DiskBackend
 from ._diskqueue import DiskQueue, SyncJob
-from ._metadata import DataPathLock, TopicMetadata, read_metadata, write_metadata
+from ._metadata import DataPathLock, read_metadata, write_metadata
 from ._options import BrokerOptions
+from ._snapshot import TopicMetadata
 
 __all__ = ["Storage"]
 
