@@ -9,7 +9,7 @@ import pytest
 
 import trinsq.broker
 from trinsq._cli import main
-from trinsq.broker._options import BrokerOptions
+from trinsq.broker.config._options import BrokerOptions
 
 
 @pytest.mark.parametrize(

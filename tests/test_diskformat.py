@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from trinsq.broker._diskformat import (
+from trinsq.broker.storage._diskformat import (
     disk_queue_file_name,
     format_metadata,
     metadata_file_name,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from trinsq.broker._diskqueue import DiskQueue, DiskQueueError, disk_queue_file_name
+from trinsq.broker.storage._diskqueue import DiskQueue, DiskQueueError, disk_queue_file_name
 
 NAME = "t:c"
 

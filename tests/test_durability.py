@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from trinsq import open_broker
-from trinsq.broker._metadata import MetadataError
+from trinsq.broker.storage._metadata import MetadataError
 
 from .conftest import Connect
 from .support import RawClient, body, mpub_body
@@ -222,8 +222,8 @@ async def test_permission_fault_refuses_publishes_cleanly(
 
 
 def test_record_layout_is_nsqds(tmp_path: Path) -> None:
-    from trinsq.broker._diskbackend import decode_record, encode_record
-    from trinsq.broker._message import Message
+    from trinsq.broker.core._message import Message
+    from trinsq.broker.storage._diskbackend import decode_record, encode_record
 
     message = Message(b"18a2f26c83669000", b"a", 0x18EA056B45DF3A9F, 0)
     # The record captured from nsqd v1.3.0 in the reference (nsqd.md §4), minus its length.

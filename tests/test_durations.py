@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trinsq._durations import format_go_duration, parse_go_duration
+from trinsq.common._durations import format_go_duration, parse_go_duration
 
 NS = 1e-9
 

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from trinsq import open_broker
-from trinsq.broker._statstext import _nanoseconds_to_human
+from trinsq.broker.http._statstext import _nanoseconds_to_human
 
 from .support import RawClient, mpub_body
 

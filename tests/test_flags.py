@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from trinsq.broker._flags import UsageError, parse_broker_args
-from trinsq.broker._options import BrokerOptions, OptionError, default_node_id
+from trinsq.broker.config._flags import UsageError, parse_broker_args
+from trinsq.broker.config._options import BrokerOptions, OptionError, default_node_id
 
 ALL_FLAGS = [
     "version", "config", "log-level", "log-prefix", "verbose", "node-id", "worker-id",

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from trinsq import RunningBroker
-from trinsq.broker._metrics import escape_label_value
+from trinsq.broker.monitoring._metrics import escape_label_value
 
 from .conftest import Connect
 

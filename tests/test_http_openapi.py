@@ -15,7 +15,7 @@ import schemathesis
 import trio
 
 from trinsq import RunningBroker, open_broker
-from trinsq.broker._http import create_app
+from trinsq.broker.http._app import create_app
 
 from .conftest import Connect
 

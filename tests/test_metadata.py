@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trinsq.broker._metadata import (
+from trinsq.broker.storage._metadata import (
     ChannelMetadata,
     DataPathLock,
     MetadataError,

@@ -6,9 +6,9 @@ import attrs
 import pytest
 
 from trinsq.broker import BrokerOptions
-from trinsq.broker._channel import Channel, ChannelError
-from trinsq.broker._graph import TopicGraph
-from trinsq.broker._message import MessageIdFactory
+from trinsq.broker.core._channel import Channel, ChannelError
+from trinsq.broker.core._graph import TopicGraph
+from trinsq.broker.core._message import MessageIdFactory
 
 
 @attrs.define

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from trinsq.broker._quantile import (
+from trinsq.broker.core._quantile import (
     EPSILON,
     E2eLatency,
     LatencyStream,

@@ -10,8 +10,8 @@ import pytest
 
 import trinsq.registry
 from trinsq._cli import main
-from trinsq._flagparse import UsageError
-from trinsq._options_common import OptionError
+from trinsq.common._flagparse import UsageError
+from trinsq.common._options import OptionError
 from trinsq.registry._flags import parse_registry_args
 from trinsq.registry._options import RegistryOptions
 

@@ -11,7 +11,7 @@ import trio
 import trio.testing
 
 from trinsq import RunningBroker
-from trinsq.broker._connection import ClientConnection
+from trinsq.broker.tcp._connection import ClientConnection
 
 from .conftest import Connect
 from .support import RawClient, mpub_body

@@ -22,11 +22,11 @@ from hypercorn.trio import serve
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from trinsq import open_broker
-from trinsq._h11compat import install, reason_phrase
-from trinsq._httpclient import HttpClientError, get_json
-from trinsq._logging import error_text
-from trinsq.broker._authstate import AuthError, parse_auth_reply
-from trinsq.broker._diskqueue import DiskQueue
+from trinsq.broker.core._authstate import AuthError, parse_auth_reply
+from trinsq.broker.storage._diskqueue import DiskQueue
+from trinsq.common._h11compat import install, reason_phrase
+from trinsq.common._httpclient import HttpClientError, get_json
+from trinsq.common._logging import error_text
 from trinsq.registry import open_registry
 
 from .support import RawClient

@@ -24,9 +24,9 @@ import pytest
 
 from trinsq import open_broker, open_registry
 from trinsq._cli import main
-from trinsq._startup import StartupError
-from trinsq.broker import _metadata
-from trinsq.broker._metadata import DataPathLock
+from trinsq.broker.storage import _metadata
+from trinsq.broker.storage._metadata import DataPathLock
+from trinsq.common._startup import StartupError
 
 from .tlsutil import Certificates, make_certificates
 

@@ -10,8 +10,8 @@ import pytest
 import trio
 
 from trinsq import open_broker
-from trinsq.broker._options import OptionError
-from trinsq.broker._statsd import pack_datagrams, statsd_prefix
+from trinsq.broker.config._options import OptionError
+from trinsq.broker.monitoring._statsd import pack_datagrams, statsd_prefix
 
 from .support import RawClient, mpub_body
 

@@ -18,17 +18,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._lazy import lazy_exports
 from ._version import NSQ_COMPAT_VERSION as NSQ_COMPAT_VERSION
 from ._version import __version__ as __version__
+from .common._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._cluster import RunningCluster as RunningCluster
     from ._cluster import open_cluster as open_cluster
-    from ._startup import StartupError as StartupError
     from .broker import BrokerOptions as BrokerOptions
     from .broker import RunningBroker as RunningBroker
     from .broker import open_broker as open_broker
+    from .common._startup import StartupError as StartupError
     from .registry import RegistryOptions as RegistryOptions
     from .registry import RunningRegistry as RunningRegistry
     from .registry import open_registry as open_registry
@@ -59,6 +59,6 @@ __getattr__, __dir__ = lazy_exports(
         "open_registry": ".registry",
         "RunningCluster": "._cluster",
         "open_cluster": "._cluster",
-        "StartupError": "._startup",
+        "StartupError": ".common._startup",
     },
 )

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import sys
 
-from trinsq._flagparse import UsageError
-from trinsq._options_common import OptionError
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
-from trinsq.broker._flags import parse_broker_args
+from trinsq.broker.config._flags import parse_broker_args
+from trinsq.common._flagparse import UsageError
+from trinsq.common._options import OptionError
 from trinsq.registry._flags import parse_registry_args
 
 __all__ = ["main"]

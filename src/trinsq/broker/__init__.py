@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_exports
+from ..common._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._embed import RunningBroker as RunningBroker
     from ._embed import open_broker as open_broker
-    from ._options import BrokerOptions as BrokerOptions
-    from ._options import OptionError as OptionError
     from ._run import run_broker as run_broker
     from ._server import BoundAddresses as BoundAddresses
     from ._server import BrokerServer as BrokerServer
+    from .config._options import BrokerOptions as BrokerOptions
+    from .config._options import OptionError as OptionError
 
 __all__ = [
     "BoundAddresses",
@@ -25,15 +25,15 @@ __all__ = [
     "run_broker",
 ]
 
-# Imported on first use (see trinsq._lazy): parsing flags must not load the HTTP stack.
+# Imported on first use (see trinsq.common._lazy): parsing flags must not load the HTTP stack.
 __getattr__, __dir__ = lazy_exports(
     __name__,
     globals(),
     {
         "BoundAddresses": "._server",
-        "BrokerOptions": "._options",
+        "BrokerOptions": ".config._options",
         "BrokerServer": "._server",
-        "OptionError": "._options",
+        "OptionError": ".config._options",
         "RunningBroker": "._embed",
         "open_broker": "._embed",
         "run_broker": "._run",

@@ -10,9 +10,9 @@ from typing import Any
 import attrs
 import trio
 
-from .._running import host_port, single_errors
-from ._options import BrokerOptions
+from ..common._running import host_port, single_errors
 from ._server import BoundAddresses, BrokerServer, serve_broker
+from .config._options import BrokerOptions
 
 __all__ = ["RunningBroker", "open_broker"]
 

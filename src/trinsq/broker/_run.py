@@ -6,10 +6,10 @@ import gc
 import logging
 import sys
 
-from .._logging import configure_logging
-from .._running import run_until_signal
-from ._options import BrokerOptions, OptionError
+from ..common._logging import configure_logging
+from ..common._running import run_until_signal
 from ._server import BrokerServer, serve_broker
+from .config._options import BrokerOptions, OptionError
 
 __all__ = ["run_broker"]
 

@@ -19,24 +19,24 @@ import attrs
 import trio
 import trio.lowlevel
 
-from .._logging import error_text
-from .._startup import open_listeners, start_http
 from .._version import NSQ_COMPAT_VERSION
+from ..common._logging import error_text
+from ..common._startup import open_listeners, start_http
 from ..protocol import ClientSettings, Limits, ServerFeatures, V2ServerConnection
-from ._client import Client
-from ._config_api import apply_config, config_value
-from ._connection import ClientConnection
-from ._graph import TopicGraph
-from ._http import serve_http
-from ._lookup import LookupService
-from ._metadata import encode_metadata, write_initial_metadata
-from ._options import BrokerOptions
-from ._stats import InfoDocument
-from ._statsd import run_statsd
-from ._storage import Storage
 from ._timers import DeadlineScheduler
-from ._tls import build_server_context
-from ._topic import Topic
+from .cluster._lookup import LookupService
+from .config._config_api import apply_config, config_value
+from .config._options import BrokerOptions
+from .config._tls import build_server_context
+from .core._client import Client
+from .core._graph import TopicGraph
+from .core._stats import InfoDocument
+from .core._topic import Topic
+from .http._app import serve_http
+from .monitoring._statsd import run_statsd
+from .storage._metadata import encode_metadata, write_initial_metadata
+from .storage._storage import Storage
+from .tcp._connection import ClientConnection
 
 __all__ = ["BoundAddresses", "BrokerServer", "serve_broker"]
 
@@ -155,7 +155,7 @@ class BrokerServer:
         Raises:
             HttpError: 400 INVALID_OPTION or INVALID_VALUE, as nsqd answers.
         """
-        from ._http import HttpError  # the HTTP module imports this one
+        from .http._app import HttpError  # the HTTP module imports this one
 
         try:
             ok = apply_config(self.options, opt, body)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import trio
 
-from ._channel import Channel
+from .core._channel import Channel
 
 __all__ = ["DeadlineScheduler"]
 

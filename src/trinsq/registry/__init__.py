@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_exports
+from ..common._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._embed import RunningRegistry as RunningRegistry
@@ -23,7 +23,7 @@ __all__ = [
     "run_registry",
 ]
 
-# Imported on first use (see trinsq._lazy): parsing flags must not load the HTTP stack.
+# Imported on first use (see trinsq.common._lazy): parsing flags must not load the HTTP stack.
 __getattr__, __dir__ = lazy_exports(
     __name__,
     globals(),

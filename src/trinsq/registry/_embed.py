@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 import trio
 
-from .._running import host_port, single_errors
+from ..common._running import host_port, single_errors
 from ._options import RegistryOptions
 from ._server import RegistryAddresses, RegistryServer, serve_registry
 

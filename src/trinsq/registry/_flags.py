@@ -2,13 +2,13 @@
 
 The flag names, kinds and usage texts are nsqlookupd v1.3.0's (apps/nsqlookupd/main.go); config
 file keys are the flag names with ``-`` turned into ``_`` (contrib/nsqlookupd.cfg.example).
-Go flag syntax and go-options config handling live in :mod:`trinsq._flagparse`.
+Go flag syntax and go-options config handling live in :mod:`trinsq.common._flagparse`.
 """
 
 from __future__ import annotations
 
-from trinsq._flagparse import Flag, FlagSet
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
+from trinsq.common._flagparse import Flag, FlagSet
 from trinsq.registry._options import RegistryOptions
 
 __all__ = ["parse_registry_args"]

@@ -14,7 +14,8 @@ import trio
 from quart import Response
 from quart_trio import QuartTrio
 
-from .._httpapi import (
+from .._version import NSQ_COMPAT_VERSION
+from ..common._httpapi import (
     TEXT_TYPE,
     HttpError,
     first_param,
@@ -25,7 +26,6 @@ from .._httpapi import (
     serve_app,
     topic_channel_args,
 )
-from .._version import NSQ_COMPAT_VERSION
 from ..protocol import is_valid_topic_name
 
 if TYPE_CHECKING:

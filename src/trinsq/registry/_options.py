@@ -10,7 +10,7 @@ import socket
 
 import attrs
 
-from trinsq._options_common import LOG_LEVELS, OptionError, split_host_port
+from trinsq.common._options import LOG_LEVELS, OptionError, split_host_port
 
 __all__ = ["OptionError", "RegistryOptions"]
 

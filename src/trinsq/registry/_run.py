@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from .._logging import configure_logging
-from .._running import run_until_signal
+from ..common._logging import configure_logging
+from ..common._running import run_until_signal
 from ._options import RegistryOptions
 from ._server import RegistryServer, serve_registry
 

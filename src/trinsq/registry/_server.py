@@ -15,10 +15,10 @@ from typing import Final
 import attrs
 import trio
 
-from .._json import go_json
-from .._logging import error_text
-from .._startup import open_listeners, start_http
 from .._version import NSQ_COMPAT_VERSION
+from ..common._json import go_json
+from ..common._logging import error_text
+from ..common._startup import open_listeners, start_http
 from ..protocol import CLOSED, NEED_DATA, ConnectionMustClose, ProtocolError
 from ..protocol._v1 import (
     LookupIdentify,

@@ -1,14 +1,14 @@
 """The ``trinsq broker`` command line: nsqd's flags and nsqd's TOML config file.
 
 The flag names, kinds and config keys are nsqd v1.3.0's (apps/nsqd/main.go, nsqd/options.go);
-Go flag syntax and go-options config handling live in :mod:`trinsq._flagparse`.
+Go flag syntax and go-options config handling live in :mod:`trinsq.common._flagparse`.
 """
 
 from __future__ import annotations
 
-from trinsq._flagparse import Flag, FlagSet, UsageError
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
-from trinsq.broker._options import BrokerOptions
+from trinsq.broker.config._options import BrokerOptions
+from trinsq.common._flagparse import Flag, FlagSet, UsageError
 
 __all__ = ["UsageError", "parse_broker_args"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from .._durations import format_go_duration
-from .._version import NSQ_COMPAT_VERSION, __version__
-from ._stats import ClientStats, E2eLatency, StatsDocument
+from ..._version import NSQ_COMPAT_VERSION, __version__
+from ...common._durations import format_go_duration
+from ..core._stats import ClientStats, E2eLatency, StatsDocument
 
 __all__ = ["render_text_stats"]
 

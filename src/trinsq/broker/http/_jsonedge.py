@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._json import converter, go_json, omit_when_empty
-from ._quantile import E2eLatency
-from ._stats import ClientStats, StatsDocument
+from ...common._json import converter, go_json, omit_when_empty
+from ..core._quantile import E2eLatency
+from ..core._stats import ClientStats, StatsDocument
 
-# Import the converter from here, not from trinsq._json, so these hooks are registered first.
+# Import the converter from here, not from trinsq.common._json, so these hooks are registered first.
 __all__ = ["converter", "go_json"]
 
 omit_when_empty(ClientStats, "authed", "auth_identity", "auth_identity_url", "pub_counts")

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-from .._httpclient import HttpClientError, get_json
-from .._logging import error_text
-from .._version import NSQ_COMPAT_VERSION
-from ..protocol import is_ephemeral
-from ..protocol._v1 import (
+from ..._version import NSQ_COMPAT_VERSION
+from ...common._httpclient import HttpClientError, get_json
+from ...common._logging import error_text
+from ...protocol import is_ephemeral
+from ...protocol._v1 import (
     V1ResponseDecoder,
     encode_identify,
     encode_ping,
@@ -37,11 +37,11 @@ from ..protocol._v1 import (
     encode_unregister,
     v1_magic,
 )
-from ._options import split_host_port
-from ._topic import Topic
+from ..config._options import split_host_port
+from ..core._topic import Topic
 
 if TYPE_CHECKING:
-    from ._server import BrokerServer
+    from .._server import BrokerServer
 
 __all__ = ["LookupService"]
 

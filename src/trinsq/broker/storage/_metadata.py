@@ -14,9 +14,9 @@ import os
 import random
 from collections.abc import Iterable
 
-from .._startup import StartupError, os_reason
-from ..protocol import is_ephemeral, is_valid_channel_name, is_valid_topic_name
-from ._snapshot import ChannelMetadata, TopicMetadata
+from ...common._startup import StartupError, os_reason
+from ...protocol import is_ephemeral, is_valid_channel_name, is_valid_topic_name
+from ..core._snapshot import ChannelMetadata, TopicMetadata
 
 __all__ = [
     "ChannelMetadata",

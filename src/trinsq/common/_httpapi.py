@@ -20,11 +20,11 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from ..broker.config._options import split_host_port
+from ..protocol import QueryError, is_valid_channel_name, is_valid_topic_name, parse_go_query
 from . import _h11compat
 from ._json import go_json
 from ._startup import bind_http_socket
-from .broker._options import split_host_port
-from .protocol import QueryError, is_valid_channel_name, is_valid_topic_name, parse_go_query
 
 __all__ = [
     "BOOL_PARAMS",

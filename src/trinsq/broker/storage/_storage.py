@@ -18,11 +18,11 @@ from typing import Final
 
 import trio
 
+from ..config._options import BrokerOptions
+from ..core._snapshot import TopicMetadata
 from ._diskbackend import DiskBackend
 from ._diskqueue import DiskQueue, SyncJob
 from ._metadata import DataPathLock, read_metadata, write_metadata
-from ._options import BrokerOptions
-from ._snapshot import TopicMetadata
 
 __all__ = ["Storage"]
 

@@ -19,7 +19,7 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from .._httpapi import (
+from ...common._httpapi import (
     BOOL_PARAMS,
     JSON_TYPE,
     TEXT_TYPE,
@@ -33,21 +33,21 @@ from .._httpapi import (
     serve_app,
     topic_channel_args,
 )
-from ..protocol import (
+from ...protocol import (
     ProtocolError,
     is_valid_topic_name,
     parse_binary_mpub,
 )
-from ..protocol._gofmt import to_int64
+from ...protocol._gofmt import to_int64
+from ..core._stats import collect_stats, stats_document
+from ..monitoring._metrics import CONTENT_TYPE as METRICS_TYPE
+from ..monitoring._metrics import render_metrics
 from ._jsonedge import go_json
-from ._metrics import CONTENT_TYPE as METRICS_TYPE
-from ._metrics import render_metrics
 from ._openapi import openapi_document
-from ._stats import collect_stats, stats_document
 from ._statstext import render_text_stats
 
 if TYPE_CHECKING:
-    from ._server import BrokerServer
+    from .._server import BrokerServer
 
 __all__ = ["HttpError", "create_app", "serve_http"]
 

@@ -10,10 +10,10 @@ import gc
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Final
 
-from ._stats import ChannelStats, E2eLatency, TopicStats, collect_stats, memory_stats
+from ..core._stats import ChannelStats, E2eLatency, TopicStats, collect_stats, memory_stats
 
 if TYPE_CHECKING:
-    from ._server import BrokerServer
+    from .._server import BrokerServer
 
 __all__ = ["CONTENT_TYPE", "escape_label_value", "render_metrics"]
 

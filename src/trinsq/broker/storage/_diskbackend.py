@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Final, Protocol
 
-from ._message import Message
+from ..core._message import Message
 
 __all__ = ["DiskBackend", "QueueFile", "decode_record", "encode_record"]
 
@@ -40,7 +40,7 @@ def decode_record(record: bytes) -> Message:
 
 
 class QueueFile(Protocol):
-    """The part of :class:`trinsq.broker._diskqueue.DiskQueue` a backend uses."""
+    """The part of :class:`trinsq.broker.storage._diskqueue.DiskQueue` a backend uses."""
 
     @property
     def depth(self) -> int: ...

@@ -14,14 +14,14 @@ from typing import Any, Final
 
 import attrs
 
-from .._version import __version__
+from ..._version import __version__
 
 # The name rule itself, so the documented pattern cannot drift from it.
-from ..protocol import MAX_NAME_LENGTH, NAME_PATTERN
-from ._config_api import LOG_LEVELS, config_value
+from ...protocol import MAX_NAME_LENGTH, NAME_PATTERN
+from ..config._config_api import LOG_LEVELS, config_value
+from ..config._options import BrokerOptions
+from ..core._stats import InfoDocument, StatsDocument
 from ._jsonedge import converter
-from ._options import BrokerOptions
-from ._stats import InfoDocument, StatsDocument
 
 __all__ = ["openapi_document"]
 

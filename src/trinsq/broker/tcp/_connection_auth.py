@@ -1,6 +1,6 @@
 """The AUTH side of a client connection (nsqd/protocol_v2.go AUTH and CheckAuth).
 
-A mixin of :class:`trinsq.broker._connection.ClientConnection`: the commands that need the auth
+A mixin of :class:`trinsq.broker.tcp._connection.ClientConnection`: the commands that need the auth
 server run as the connection's awaited step, so responses stay in order and only this
 connection waits.
 """
@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ..protocol import Auth, ProtocolError, encode_response, go_quote
+from ...protocol import Auth, ProtocolError, encode_response, go_quote
+from ..core._authstate import AuthError
+from ..core._client import Client
 from ._authclient import query_any_authd
-from ._authstate import AuthError
-from ._client import Client
 
 if TYPE_CHECKING:
-    from ._server import BrokerServer
+    from .._server import BrokerServer
 
 __all__ = ["AuthCommands", "common_name"]
 

@@ -11,11 +11,11 @@ from typing import Protocol
 
 import attrs
 
-from ..protocol import is_ephemeral
+from ...protocol import is_ephemeral
+from ..config._options import BrokerOptions
 from ._backend import Backend, DiscardBackend, MemoryPersistence, Persistence
 from ._channel import Channel, Consumer, Scheduler
 from ._message import Message, MessageIdFactory
-from ._options import BrokerOptions
 from ._quantile import LatencyStream
 from ._snapshot import ChannelMetadata, TopicMetadata
 from ._topic import Topic

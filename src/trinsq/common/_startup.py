@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import trio
 
-from ._options_common import split_host_port
+from ._options import split_host_port
 
 __all__ = [
     "StartupError",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import attrs
 
-from ..protocol import ClientSettings, ClientState, IdentifyResult
+from ...protocol import ClientSettings, ClientState, IdentifyResult
 from ._authstate import AuthState
 from ._channel import Channel
 

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ..protocol import is_ephemeral
-from ._options import split_host_port
-from ._stats import E2eLatency, MemoryStats, TopicStats, collect_stats, memory_stats
+from ...protocol import is_ephemeral
+from ..config._options import split_host_port
+from ..core._stats import E2eLatency, MemoryStats, TopicStats, collect_stats, memory_stats
 
 if TYPE_CHECKING:
-    from ._server import BrokerServer
+    from .._server import BrokerServer
 
 __all__ = ["StatsdLines", "pack_datagrams", "run_statsd", "statsd_lines", "statsd_prefix"]
 

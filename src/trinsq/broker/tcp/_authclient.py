@@ -11,8 +11,8 @@ import random
 import ssl
 from urllib.parse import urlencode
 
-from .._httpclient import HttpClientError, get_json_url
-from ._authstate import AuthError, AuthState, parse_auth_reply
+from ...common._httpclient import HttpClientError, get_json_url
+from ..core._authstate import AuthError, AuthState, parse_auth_reply
 
 __all__ = ["auth_url", "query_any_authd"]
 

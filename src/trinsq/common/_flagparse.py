@@ -20,8 +20,8 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import attrs
 
-from trinsq._durations import format_go_duration, parse_go_duration
-from trinsq._options_common import LOG_LEVELS
+from trinsq.common._durations import format_go_duration, parse_go_duration
+from trinsq.common._options import LOG_LEVELS
 
 __all__ = ["Flag", "FlagKind", "FlagSet", "UsageError"]
 

@@ -15,7 +15,7 @@ from typing import Final
 
 import attrs
 
-from .._version import NSQ_COMPAT_VERSION
+from ..._version import NSQ_COMPAT_VERSION
 from ._channel import Channel
 from ._client import Client
 from ._quantile import E2eLatency, aggregate

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-from ..protocol import (
+from ...protocol import (
     CLOSE_WAIT_FRAME,
     CLOSED,
     HEARTBEAT_FRAME,
@@ -55,14 +55,14 @@ from ..protocol import (
     encode_response,
     negotiate_identify,
 )
-from ._channel import Channel, ChannelError
-from ._client import Client
+from ..config._tls import tls_version_name
+from ..core._channel import Channel, ChannelError
+from ..core._client import Client
 from ._connection_auth import AuthCommands, common_name
 from ._streams import DeflateStream, PrefixedStream, SnappyStream
-from ._tls import tls_version_name
 
 if TYPE_CHECKING:
-    from ._server import BrokerServer
+    from .._server import BrokerServer
 
 __all__ = ["ClientConnection"]
 

@@ -12,7 +12,7 @@ import zlib
 
 import attrs
 
-from trinsq._options_common import LOG_LEVELS, OptionError, split_host_port
+from trinsq.common._options import LOG_LEVELS, OptionError, split_host_port
 
 __all__ = ["BrokerOptions", "OptionError", "default_node_id", "split_host_port"]
 

@@ -1,0 +1,1 @@
+"""Monitoring outputs: Prometheus /metrics and statsd."""
