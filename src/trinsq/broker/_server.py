@@ -15,7 +15,6 @@ import time
 from functools import partial
 from typing import Final
 
-import attrs
 import trio
 import trio.lowlevel
 
@@ -30,6 +29,7 @@ from .config._options import BrokerOptions
 from .config._tls import build_server_context
 from .core._client import Client
 from .core._graph import TopicGraph
+from .core._services import BoundAddresses
 from .core._stats import InfoDocument
 from .core._topic import Topic
 from .http._app import serve_http
@@ -46,15 +46,6 @@ log = logging.getLogger("trinsq.broker")
 # only notices that a keep-alive connection is idle once the client sends again, so an idle
 # client holds shutdown for all of this; nsqd does not wait for HTTP requests at all.
 HTTP_GRACEFUL_TIMEOUT: Final = 0.25
-
-
-@attrs.frozen
-class BoundAddresses:
-    """Where the broker actually listens (port 0 resolved to the OS-chosen port)."""
-
-    tcp: tuple[str, int]
-    http: tuple[str, int] | None
-    https: tuple[str, int] | None = None
 
 
 def _ms(seconds: float) -> int:

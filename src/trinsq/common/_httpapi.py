@@ -20,10 +20,10 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from ..broker.config._options import split_host_port
 from ..protocol import QueryError, is_valid_channel_name, is_valid_topic_name, parse_go_query
 from . import _h11compat
 from ._json import go_json
+from ._options import split_host_port
 from ._startup import bind_http_socket
 
 __all__ = [

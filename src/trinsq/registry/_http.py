@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 from quart import Response
@@ -27,13 +27,20 @@ from ..common._httpapi import (
     topic_channel_args,
 )
 from ..protocol import is_valid_topic_name
+from ._db import RegistrationDB
+from ._options import RegistryOptions
 
-if TYPE_CHECKING:
-    from ._server import RegistryServer
-
-__all__ = ["create_app", "serve_http"]
+__all__ = ["RegistryState", "create_app", "serve_http"]
 
 log = logging.getLogger("trinsq.registry")
+
+
+class RegistryState(Protocol):
+    """What the HTTP API uses of the running registry: its options and its database (the
+    server implements it; importing the server here would close an import circle)."""
+
+    options: RegistryOptions
+    db: RegistrationDB
 
 
 def _topic(params: dict[str, list[str]]) -> str:
@@ -46,7 +53,7 @@ def _topic(params: dict[str, list[str]]) -> str:
 class RegistryHttpApi:
     """Handlers for every nsqlookupd endpoint, bound to one registry."""
 
-    def __init__(self, server: RegistryServer) -> None:
+    def __init__(self, server: RegistryState) -> None:
         self.server = server
         self.db = server.db
 
@@ -113,7 +120,7 @@ class RegistryHttpApi:
         return respond_v1(dump)
 
 
-def create_app(server: RegistryServer) -> QuartTrio:
+def create_app(server: RegistryState) -> QuartTrio:
     """Build the quart-trio app serving ``server``'s HTTP API."""
     app = new_app("trinsq.registry", log)
     api = RegistryHttpApi(server)
@@ -137,7 +144,7 @@ def create_app(server: RegistryServer) -> QuartTrio:
 
 
 async def serve_http(
-    server: RegistryServer,
+    server: RegistryState,
     address: str,
     *,
     shutdown_trigger: Callable[[], Awaitable[None]],

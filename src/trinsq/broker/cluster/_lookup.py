@@ -21,7 +21,7 @@ import logging
 import math
 import socket
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import trio
 
@@ -38,10 +38,8 @@ from ...protocol._v1 import (
     v1_magic,
 )
 from ..config._options import split_host_port
+from ..core._services import BrokerServices
 from ..core._topic import Topic
-
-if TYPE_CHECKING:
-    from .._server import BrokerServer
 
 __all__ = ["LookupService"]
 
@@ -196,7 +194,7 @@ class LookupPeer:
 class LookupService:
     """Every registry connection of one broker, and the graph events they announce."""
 
-    def __init__(self, server: BrokerServer) -> None:
+    def __init__(self, server: BrokerServices) -> None:
         self.server = server
         self.peers: dict[str, LookupPeer] = {}
         self.ping_interval = server.options.lookup_ping_interval

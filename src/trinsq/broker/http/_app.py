@@ -13,7 +13,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import trio
 from quart import Response, request
@@ -39,15 +39,13 @@ from ...protocol import (
     parse_binary_mpub,
 )
 from ...protocol._gofmt import to_int64
+from ..core._services import BrokerServices
 from ..core._stats import collect_stats, stats_document
 from ..monitoring._metrics import CONTENT_TYPE as METRICS_TYPE
 from ..monitoring._metrics import render_metrics
 from ._jsonedge import go_json
 from ._openapi import openapi_document
 from ._statstext import render_text_stats
-
-if TYPE_CHECKING:
-    from .._server import BrokerServer
 
 __all__ = ["HttpError", "create_app", "serve_http"]
 
@@ -70,7 +68,7 @@ def _go_parse_int64(text: str) -> int:
 class BrokerHttpApi:
     """Handlers for every nsqd endpoint, bound to one broker."""
 
-    def __init__(self, server: BrokerServer) -> None:
+    def __init__(self, server: BrokerServices) -> None:
         self.server = server
         self.options = server.options
 
@@ -288,7 +286,7 @@ def _is_admin_request() -> bool:
 
 
 def create_app(
-    server: BrokerServer, *, require_tls_port: int | None = None, secure: bool = False
+    server: BrokerServices, *, require_tls_port: int | None = None, secure: bool = False
 ) -> QuartTrio:
     """Build the quart-trio app serving ``server``'s HTTP API.
 
@@ -350,7 +348,7 @@ def create_app(
 
 
 async def serve_http(
-    server: BrokerServer,
+    server: BrokerServices,
     address: str,
     *,
     shutdown_trigger: Callable[[], Awaitable[None]],

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
+from ..core._services import BrokerServices
 from ..core._stats import ChannelStats, E2eLatency, TopicStats, collect_stats, memory_stats
-
-if TYPE_CHECKING:
-    from .._server import BrokerServer
 
 __all__ = ["CONTENT_TYPE", "escape_label_value", "render_metrics"]
 
@@ -81,7 +79,7 @@ def _latency_samples(labels: dict[str, str], latency: E2eLatency) -> list[Sample
     ]
 
 
-def render_metrics(server: BrokerServer) -> str:
+def render_metrics(server: BrokerServices) -> str:
     """The exposition text for ``server`` now."""
     topics = collect_stats(server.graph.topics, (), include_clients=False)[0] or []
     channels = [(t.topic_name, c) for t in topics for c in t.channels]

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import trio
 
 from ...protocol import is_ephemeral
 from ..config._options import split_host_port
+from ..core._services import BrokerServices
 from ..core._stats import E2eLatency, MemoryStats, TopicStats, collect_stats, memory_stats
-
-if TYPE_CHECKING:
-    from .._server import BrokerServer
 
 __all__ = ["StatsdLines", "pack_datagrams", "run_statsd", "statsd_lines", "statsd_prefix"]
 
@@ -156,7 +153,7 @@ async def _send_spread(sock: trio.socket.SocketType, datagrams: list[bytes], spr
 
 
 async def _push(
-    server: BrokerServer, sock: trio.socket.SocketType, previous: Mapping[str, int], spread: float
+    server: BrokerServices, sock: trio.socket.SocketType, previous: Mapping[str, int], spread: float
 ) -> dict[str, int]:
     """Snapshot the stats, send them, and return the counter totals sent."""
     options = server.options
@@ -174,7 +171,7 @@ async def _push(
     return lines.totals
 
 
-async def run_statsd(server: BrokerServer) -> None:
+async def run_statsd(server: BrokerServices) -> None:
     """Push to --statsd-address every --statsd-interval (read once, as nsqd does).
 
     Cancellation: the only way this returns.

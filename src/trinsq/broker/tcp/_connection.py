@@ -23,7 +23,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import trio
 
@@ -58,11 +58,9 @@ from ...protocol import (
 from ..config._tls import tls_version_name
 from ..core._channel import Channel, ChannelError
 from ..core._client import Client
+from ..core._services import BrokerServices
 from ._connection_auth import AuthCommands, common_name
 from ._streams import DeflateStream, PrefixedStream, SnappyStream
-
-if TYPE_CHECKING:
-    from .._server import BrokerServer
 
 __all__ = ["ClientConnection"]
 
@@ -91,7 +89,7 @@ class ClientConnection(AuthCommands):
 
     def __init__(
         self,
-        server: BrokerServer,
+        server: BrokerServices,
         stream: trio.abc.Stream,
         client: Client,
         protocol: V2ServerConnection,

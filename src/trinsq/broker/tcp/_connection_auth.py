@@ -12,17 +12,15 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
 from ...protocol import Auth, ProtocolError, encode_response, go_quote
 from ..core._authstate import AuthError
 from ..core._client import Client
+from ..core._services import BrokerServices
 from ._authclient import query_any_authd
-
-if TYPE_CHECKING:
-    from .._server import BrokerServer
 
 __all__ = ["AuthCommands", "common_name"]
 
@@ -32,7 +30,7 @@ log = logging.getLogger("trinsq.broker")
 class AuthCommands:
     """AUTH and the per-command authorization checks."""
 
-    server: BrokerServer
+    server: BrokerServices
     client: Client
     _async_step: Callable[[], Awaitable[None]] | None
     _auth_just_queried: bool

@@ -1,0 +1,93 @@
+"""What the broker's adapters (TCP, HTTP, lookup, statsd, metrics) may use of the running
+broker, as Protocols: they depend on these, never on the server object that implements them,
+so the server can import every adapter without an import circle.
+
+This is the seam the core's operations will take over: an adapter's needs should shrink to
+calls on the core rather than grow into more services here.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from typing import Protocol
+
+import attrs
+
+from ...protocol import Limits, ServerFeatures
+from ..config._options import BrokerOptions
+from ._client import Client
+from ._graph import TopicGraph
+from ._stats import InfoDocument
+
+__all__ = ["BoundAddresses", "BrokerServices", "QueueHealth", "StorageService"]
+
+
+@attrs.frozen
+class BoundAddresses:
+    """Where the broker actually listens (port 0 resolved to the OS-chosen port)."""
+
+    tcp: tuple[str, int]
+    http: tuple[str, int] | None
+    https: tuple[str, int] | None = None
+
+
+class QueueHealth(Protocol):
+    @property
+    def bad_files(self) -> int:
+        """Unreadable files this disk queue has set aside."""
+        ...
+
+
+class StorageService(Protocol):
+    """The durable side as adapters see it."""
+
+    crash_safe: bool
+    write_error: str  # the last failed write, for E_PUB_FAILED
+    health_error: str | None  # set while writes fail: /ping answers NOK
+
+    @property
+    def queues(self) -> Mapping[str, QueueHealth]: ...
+
+    def commit(self, *, keep_failed: bool) -> bool:
+        """Hand uncommitted messages to their disk queues; whether every write worked."""
+        ...
+
+    def metadata_changed(self) -> None:
+        """The graph changed: nsqd.dat is rewritten soon."""
+        ...
+
+    async def sync(self) -> None:
+        """fsync what is committed (crash-safe mode answers publishes after this)."""
+        ...
+
+
+class BrokerServices(Protocol):
+    """The running broker, as its adapters see it."""
+
+    options: BrokerOptions
+    graph: TopicGraph
+    clients: dict[int, Client]
+    features: ServerFeatures
+    limits: Limits
+    ssl_context: ssl.SSLContext | None
+    https_context: ssl.SSLContext | None
+    auth_tls_context: ssl.SSLContext
+    addresses: BoundAddresses | None
+    start_time: float
+
+    @property
+    def storage(self) -> StorageService: ...
+
+    @property
+    def health(self) -> str:
+        """nsqd's health text: "OK", or "NOK - <error>"."""
+        ...
+
+    def info(self) -> InfoDocument: ...
+
+    def config_value(self, opt: str) -> object | None: ...
+
+    def set_config(self, opt: str, body: bytes) -> None: ...
+
+    def request_shutdown(self) -> None: ...
