@@ -27,6 +27,7 @@ from .cluster._lookup import LookupService
 from .config._config_api import apply_config, config_value
 from .config._options import BrokerOptions
 from .config._tls import build_server_context
+from .core._broker import BrokerCore
 from .core._client import Client
 from .core._graph import TopicGraph
 from .core._services import BoundAddresses
@@ -56,8 +57,8 @@ class BrokerServer:
     """One broker: its graph, its clients and the tasks that serve them.
 
     Attributes:
+        core: the operations on the broker's graph and clients (what every adapter calls).
         graph: the topic/channel graph (attrs models), for embedding and tests.
-        clients: connected clients by id.
         addresses: set once listening.
     """
 
@@ -84,7 +85,7 @@ class BrokerServer:
         self.lookup = LookupService(self)
         self._backlogged: dict[Topic, None] = {}
         self._backlog_event = trio.Event()
-        self.clients: dict[int, Client] = {}
+        self.core = BrokerCore(self.graph)
         self.addresses: BoundAddresses | None = None
         self.shutdown_requested = trio.Event()
         self._client_ids = itertools.count(1)
@@ -114,6 +115,11 @@ class BrokerServer:
             output_buffer_timeout_ms=_ms(options.output_buffer_timeout),
             msg_timeout_ms=_ms(options.msg_timeout),
         )
+
+    @property
+    def clients(self) -> dict[int, Client]:
+        """Connected clients by id."""
+        return self.core.clients
 
     @property
     def health(self) -> str:
@@ -199,7 +205,7 @@ class BrokerServer:
             connect_time=time.time(),
             settings=self._default_settings,
         )
-        self.clients[client.id] = client
+        self.core.connect(client)
         log.info("TCP: new client(%s)", remote)
         protocol = V2ServerConnection(self.limits)
         protocol.tls_required = self.options.tls_required != "false"
@@ -210,7 +216,7 @@ class BrokerServer:
         except* Exception:
             log.exception("[%s] internal error serving client; closing its connection", remote)
         finally:
-            del self.clients[client.id]
+            self.core.disconnect(client)
             await trio.aclose_forcefully(stream)
             log.info("[%s] disconnected", remote)
 

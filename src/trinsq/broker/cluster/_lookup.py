@@ -221,7 +221,7 @@ class LookupService:
     def registrations(self, names: list[str] | None = None) -> list[bytes]:
         """REGISTER commands for the given topics (default: all), a channel-less topic as
         ``REGISTER t`` and otherwise one ``REGISTER t c`` per channel, as nsqd sends them."""
-        topics = self.server.graph.topics
+        topics = self.server.core.topics
         commands: list[bytes] = []
         for name in topics if names is None else names:
             topic = topics.get(name)
@@ -233,7 +233,7 @@ class LookupService:
         return commands
 
     def published_counts(self) -> dict[str, int]:
-        return {name: topic.message_count for name, topic in self.server.graph.topics.items()}
+        return {name: topic.message_count for name, topic in self.server.core.topics.items()}
 
     def _broadcast(self, command: bytes) -> None:
         for peer in self.peers.values():
@@ -279,13 +279,7 @@ class LookupService:
         async with trio.open_nursery() as queries:
             for host, port in addresses:
                 queries.start_soon(ask, host, port)
-        graph = self.server.graph
-        if graph.topics.get(topic.name) is topic:
-            for name in sorted(found):
-                if not is_ephemeral(name):
-                    topic.get_channel(name)
-            topic.start()
-            self.server.storage.commit(keep_failed=True)
+        self.server.core.add_channels(topic, (n for n in sorted(found) if not is_ephemeral(n)))
 
     # -- running -------------------------------------------------------------------------------
 

@@ -46,6 +46,10 @@ class Backend(Protocol):
 class Persistence(Protocol):
     """Where the graph gets backends from and reports changes to (the broker's Storage)."""
 
+    @property
+    def write_error(self) -> str:
+        """The text of the last failed write (what E_PUB_FAILED says)."""
+
     def backend(self, queue_name: str) -> Backend:
         """The backend of a topic (``name``) or channel (``topic:channel``)."""
 
@@ -125,6 +129,8 @@ class DiscardBackend:
 
 class MemoryPersistence:
     """Persistence for a graph with no data path: overflow stays in memory."""
+
+    write_error = ""
 
     def backend(self, queue_name: str) -> Backend:
         return OverflowBackend()

@@ -16,8 +16,7 @@ import attrs
 
 from ...protocol import Limits, ServerFeatures
 from ..config._options import BrokerOptions
-from ._client import Client
-from ._graph import TopicGraph
+from ._broker import BrokerCore
 from ._stats import InfoDocument
 
 __all__ = ["BoundAddresses", "BrokerServices", "QueueHealth", "StorageService"]
@@ -66,8 +65,7 @@ class BrokerServices(Protocol):
     """The running broker, as its adapters see it."""
 
     options: BrokerOptions
-    graph: TopicGraph
-    clients: dict[int, Client]
+    core: BrokerCore
     features: ServerFeatures
     limits: Limits
     ssl_context: ssl.SSLContext | None

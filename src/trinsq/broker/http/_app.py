@@ -11,9 +11,10 @@ from __future__ import annotations
 import gc
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
-from typing import Any, Final
+from typing import Final
 
 import trio
 from quart import Response, request
@@ -39,8 +40,15 @@ from ...protocol import (
     parse_binary_mpub,
 )
 from ...protocol._gofmt import to_int64
+from ..core._broker import (
+    ChannelNotFound,
+    CoreError,
+    PublishFailed,
+    TopicExiting,
+    TopicNotFound,
+)
 from ..core._services import BrokerServices
-from ..core._stats import collect_stats, stats_document
+from ..core._stats import stats_document
 from ..monitoring._metrics import CONTENT_TYPE as METRICS_TYPE
 from ..monitoring._metrics import render_metrics
 from ._jsonedge import go_json
@@ -65,6 +73,25 @@ def _go_parse_int64(text: str) -> int:
     return value
 
 
+# How nsqd's HTTP API answers what the core refuses.
+_CORE_ERRORS: Final[dict[type[CoreError], tuple[int, str]]] = {
+    TopicNotFound: (404, "TOPIC_NOT_FOUND"),
+    ChannelNotFound: (404, "CHANNEL_NOT_FOUND"),
+    TopicExiting: (503, "EXITING"),
+    PublishFailed: (500, "INTERNAL_ERROR"),  # the disk write failed (disk full, EIO)
+}
+
+
+@contextmanager
+def _answered_as_http() -> Iterator[None]:
+    """Turn a :class:`CoreError` into the :class:`HttpError` nsqd answers with."""
+    try:
+        yield
+    except CoreError as error:
+        status, message = _CORE_ERRORS[type(error)]
+        raise HttpError(status, message) from None
+
+
 class BrokerHttpApi:
     """Handlers for every nsqd endpoint, bound to one broker."""
 
@@ -83,21 +110,20 @@ class BrokerHttpApi:
             raise HttpError(400, "INVALID_TOPIC")
         return name
 
-    def _topic_and_channel(self, params: dict[str, list[str]]) -> tuple[Any, str]:
-        """getExistingTopicFromQuery: valid names and an existing topic."""
-        topic_name, channel_name = topic_channel_args(params)
-        topic = self.server.graph.topics.get(topic_name)
-        if topic is None:
-            raise HttpError(404, "TOPIC_NOT_FOUND")
-        return topic, channel_name
+    def _existing_channel_args(self) -> tuple[str, str]:
+        """getExistingTopicFromQuery: valid names of an existing topic, and a channel name.
+
+        Raises:
+            HttpError: a missing or invalid name (400), no such topic (404).
+        """
+        topic_name, channel_name = topic_channel_args(query_params())
+        with _answered_as_http():
+            self.server.core.topic(topic_name)
+        return topic_name, channel_name
 
     def _publish(self, topic_name: str, bodies: list[bytes], defer_ms: int = 0) -> Response:
-        graph = self.server.graph
-        topic = graph.get_topic(topic_name)
-        if topic.exiting:
-            raise HttpError(503, "EXITING")
-        if bodies and not graph.publish(topic, bodies, defer_ms):
-            raise HttpError(500, "INTERNAL_ERROR")  # the disk write failed (disk full, EIO)
+        with _answered_as_http():
+            self.server.core.publish(topic_name, bodies, defer_ms)
         return respond_v1("OK")
 
     def _defer_ms(self, params: dict[str, list[str]]) -> int:
@@ -172,9 +198,7 @@ class BrokerHttpApi:
         include_clients = BOOL_PARAMS.get(first_param(params, "include_clients") or "", True)
         include_mem = BOOL_PARAMS.get(first_param(params, "include_mem") or "", True)
         server = self.server
-        topics, producers = collect_stats(
-            server.graph.topics,
-            server.clients.values(),
+        topics, producers = server.core.stats(
             topic=first_param(params, "topic") or "",
             channel=first_param(params, "channel") or "",
             include_clients=include_clients,
@@ -185,68 +209,65 @@ class BrokerHttpApi:
         return respond_v1(render_text_stats(document, server.start_time))
 
     async def topic_create(self) -> Response:
-        self.server.graph.get_topic(self._topic_for_publish(query_params()))
+        self.server.core.create_topic(self._topic_for_publish(query_params()))
         return respond_v1(None)
 
-    def _existing_topic(self, *, validate: bool) -> Any:
+    def _existing_topic_name(self, *, validate: bool) -> str:
+        """The ``topic`` parameter naming an existing topic (nsqd validates it for some
+        endpoints only).
+
+        Raises:
+            HttpError: missing (400), invalid (400, when validated), no such topic (404).
+        """
         name = first_param(query_params(), "topic")
         if name is None:
             raise HttpError(400, "MISSING_ARG_TOPIC")
         if validate and not is_valid_topic_name(name):
             raise HttpError(400, "INVALID_TOPIC")
-        topic = self.server.graph.topics.get(name)
-        if topic is None:
-            raise HttpError(404, "TOPIC_NOT_FOUND")
-        return topic
+        with _answered_as_http():
+            self.server.core.topic(name)
+        return name
 
     async def topic_delete(self) -> Response:
-        topic = self._existing_topic(validate=False)  # nsqd does not validate the name here
-        self.server.graph.delete_topic(topic.name)
+        name = self._existing_topic_name(validate=False)  # nsqd does not validate it here
+        with _answered_as_http():
+            self.server.core.delete_topic(name)
         return respond_v1(None)
 
     async def topic_empty(self) -> Response:
-        self._existing_topic(validate=True).empty()
+        name = self._existing_topic_name(validate=True)
+        with _answered_as_http():
+            self.server.core.empty_topic(name)
         return respond_v1(None)
 
     async def topic_pause(self, pause: bool) -> Response:
-        topic = self._existing_topic(validate=False)
-        if pause:
-            topic.pause()
-        else:
-            topic.unpause()
-            self.server.storage.commit(keep_failed=True)  # the backlog moved to channels
-        self.server.storage.metadata_changed()
+        name = self._existing_topic_name(validate=False)
+        with _answered_as_http():
+            self.server.core.pause_topic(name, pause)
         return respond_v1(None)
 
     async def channel_create(self) -> Response:
-        topic, name = self._topic_and_channel(query_params())
-        topic.get_channel(name)
-        self.server.storage.commit(keep_failed=True)  # a first channel receives the backlog
+        topic_name, channel_name = self._existing_channel_args()
+        with _answered_as_http():
+            self.server.core.create_channel(topic_name, channel_name)
         return respond_v1(None)
 
-    def _existing_channel(self) -> Any:
-        topic, name = self._topic_and_channel(query_params())
-        channel = topic.channels.get(name)
-        if channel is None:
-            raise HttpError(404, "CHANNEL_NOT_FOUND")
-        return channel
-
     async def channel_delete(self) -> Response:
-        channel = self._existing_channel()
-        self.server.graph.delete_channel(channel.topic_name, channel.name)
+        topic_name, channel_name = self._existing_channel_args()
+        with _answered_as_http():
+            self.server.core.delete_channel(topic_name, channel_name)
         return respond_v1(None)
 
     async def channel_empty(self) -> Response:
-        self._existing_channel().empty()
+        topic_name, channel_name = self._existing_channel_args()
+        with _answered_as_http():
+            self.server.core.empty_channel(topic_name, channel_name)
         return respond_v1(None)
 
     async def channel_pause(self, pause: bool) -> Response:
-        channel = self._existing_channel()
-        if pause:
-            channel.pause()
-        else:
-            channel.unpause()
-        self.server.storage.metadata_changed()
+        topic_name, channel_name = self._existing_channel_args()
+        with _answered_as_http():
+            self.server.core.pause_channel(topic_name, channel_name, pause)
         return respond_v1(None)
 
     async def config(self, opt: str) -> Response:

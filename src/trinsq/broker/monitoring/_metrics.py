@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Final
 
 from ..core._services import BrokerServices
-from ..core._stats import ChannelStats, E2eLatency, TopicStats, collect_stats, memory_stats
+from ..core._stats import ChannelStats, E2eLatency, TopicStats, memory_stats
 
 __all__ = ["CONTENT_TYPE", "escape_label_value", "render_metrics"]
 
@@ -81,7 +81,7 @@ def _latency_samples(labels: dict[str, str], latency: E2eLatency) -> list[Sample
 
 def render_metrics(server: BrokerServices) -> str:
     """The exposition text for ``server`` now."""
-    topics = collect_stats(server.graph.topics, (), include_clients=False)[0] or []
+    topics = server.core.stats(include_clients=False)[0] or []
     channels = [(t.topic_name, c) for t in topics for c in t.channels]
     out = _Exposition()
     for name, kind, help_text, topic_value in _TOPIC_FAMILIES:
@@ -116,7 +116,7 @@ def render_metrics(server: BrokerServices) -> str:
         ],
     )
 
-    clients = server.clients.values()
+    clients = server.core.clients.values()
     queues = sorted(server.storage.queues.items())
     gc_runs = [({"generation": str(n)}, s["collections"]) for n, s in enumerate(gc.get_stats())]
     broker: list[tuple[str, str, str, list[Sample]]] = [

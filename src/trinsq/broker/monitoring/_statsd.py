@@ -17,7 +17,7 @@ import trio
 from ...protocol import is_ephemeral
 from ..config._options import split_host_port
 from ..core._services import BrokerServices
-from ..core._stats import E2eLatency, MemoryStats, TopicStats, collect_stats, memory_stats
+from ..core._stats import E2eLatency, MemoryStats, TopicStats, memory_stats
 
 __all__ = ["StatsdLines", "pack_datagrams", "run_statsd", "statsd_lines", "statsd_prefix"]
 
@@ -164,7 +164,7 @@ async def _push(
     lines = StatsdLines(
         statsd_prefix(options.statsd_prefix, options.broadcast_address, http_port), previous
     )
-    topics = collect_stats(server.graph.topics, (), include_clients=False)[0] or []
+    topics = server.core.stats(include_clients=False)[0] or []
     memory = memory_stats() if options.statsd_mem_stats else None
     statsd_lines(lines, topics, memory, options.statsd_exclude_ephemeral)
     await _send_spread(sock, pack_datagrams(lines.lines, options.statsd_udp_packet_size), spread)

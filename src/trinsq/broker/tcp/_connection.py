@@ -56,6 +56,7 @@ from ...protocol import (
     negotiate_identify,
 )
 from ..config._tls import tls_version_name
+from ..core._broker import CoreError
 from ..core._channel import Channel, ChannelError
 from ..core._client import Client
 from ..core._services import BrokerServices
@@ -151,9 +152,7 @@ class ClientConnection(AuthCommands):
                 nursery.start_soon(self._reader)
                 nursery.start_soon(self._pump)
         finally:
-            channel = self.client.channel
-            if channel is not None:
-                self.server.graph.unsubscribe(channel, self.client)
+            self.server.core.disconnect(self.client)
 
     # -- coordination between the two tasks --------------------------------------------------
 
@@ -399,10 +398,9 @@ class ClientConnection(AuthCommands):
         ):
             return
         try:
-            channel = self.server.graph.subscribe(command.topic, command.channel, client)
+            self.server.core.subscribe(client, command.topic, command.channel)
         except ChannelError as error:
             raise ProtocolError("E_SUB_FAILED", f"SUB failed {error}") from None
-        client.channel = channel
         client.state = ClientState.SUBSCRIBED
         self.protocol.subscribed()
         self._respond(OK_FRAME)
@@ -414,11 +412,10 @@ class ClientConnection(AuthCommands):
         if not self._authorized(name, topic_name, "", retry):
             return
         server = self.server
-        topic = server.graph.get_topic(topic_name)
-        if topic.exiting:
-            raise ProtocolError(f"E_{name}_FAILED", f"{name} failed exiting")
-        if not server.graph.publish(topic, bodies, defer_ms):
-            raise ProtocolError(f"E_{name}_FAILED", f"{name} failed {server.storage.write_error}")
+        try:
+            server.core.publish(topic_name, bodies, defer_ms)
+        except CoreError as error:  # exiting, or the disk write failed
+            raise ProtocolError(f"E_{name}_FAILED", f"{name} failed {error}") from None
         if server.storage.crash_safe and self._held is None:
             self._held = bytearray()
         self.client.published(topic_name, len(bodies))
@@ -437,20 +434,13 @@ class ClientConnection(AuthCommands):
         self.client.ready_count = command.count
         self._wake()
 
-    def _subscribed_channel(self) -> Channel:
-        channel = self.client.channel
-        assert channel is not None, "the protocol allows FIN/REQ/TOUCH only after SUB"
-        return channel
-
     def _finish(self, command: Finish) -> None:
         try:
-            self._subscribed_channel().finish(self.client.id, command.message_id)
+            self.server.core.finish(self.client, command.message_id)
         except ChannelError as error:
             raise ProtocolError(
                 "E_FIN_FAILED", f"FIN {_text(command.message_id)} failed {error}"
             ) from None
-        self.client.finish_count += 1
-        self.client.in_flight_count -= 1
         self._wake()
 
     def _requeue(self, command: Requeue) -> None:
@@ -461,26 +451,17 @@ class ClientConnection(AuthCommands):
                 command.requested_ms,
                 command.timeout_ms,
             )
-        client = self.client
         try:
-            self._subscribed_channel().requeue(
-                client.id, command.message_id, command.timeout_ms / 1000
-            )
+            self.server.core.requeue(self.client, command.message_id, command.timeout_ms / 1000)
         except ChannelError as error:
             raise ProtocolError(
                 "E_REQ_FAILED", f"REQ {_text(command.message_id)} failed {error}"
             ) from None
-        self.server.storage.commit(keep_failed=True)
-        client.requeue_count += 1
-        client.in_flight_count -= 1
         self._wake()
 
     def _touch(self, command: Touch) -> None:
-        client = self.client
         try:
-            self._subscribed_channel().touch(
-                client.id, command.message_id, client.settings.msg_timeout_ms / 1000
-            )
+            self.server.core.touch(self.client, command.message_id)
         except ChannelError as error:
             raise ProtocolError(
                 "E_TOUCH_FAILED", f"TOUCH {_text(command.message_id)} failed {error}"
