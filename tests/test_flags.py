@@ -6,10 +6,20 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
 
+from trinsq.broker.config._config_api import config_value
 from trinsq.broker.config._flags import UsageError, parse_broker_args
 from trinsq.broker.config._options import BrokerOptions, OptionError, default_node_id
+from trinsq.common._flagparse import (
+    Flag,
+    FlagSet,
+    check_non_negative,
+    option,
+    option_flags,
+    option_specs,
+)
 
 ALL_FLAGS = [
     "version", "config", "log-level", "log-prefix", "verbose", "node-id", "worker-id",
@@ -472,3 +482,50 @@ def test_config_unreadable(tmp_path: Path, name: str, reason: str) -> None:
 
 def test_empty_config_flag_reads_no_file() -> None:
     assert parse(["--config="]) == parse([])
+
+
+# -- one description per option ----------------------------------------------------------------
+
+
+@attrs.define(kw_only=True)
+class _Toy:
+    """A made-up options class: everything about each option is said on its field."""
+
+    max_widgets: int = option(
+        7, usage="how many widgets", kind="int", non_negative=True, cfg_key="widgets"
+    )
+    pause: float = option(1.5, usage="pause between widgets", kind="duration", flag="gap")
+    internal: float = option(2.0, kind="duration", non_negative=True)  # no flag
+
+    def validate(self) -> None:
+        check_non_negative(self, OptionError)
+
+
+def test_a_new_option_is_described_once(tmp_path: Path) -> None:
+    flags = FlagSet(
+        program="toy",
+        version_line="toy v0",
+        flags=(
+            Flag("config", "string", "path to config file", sets_option=False),
+            *option_flags(_Toy),
+        ),
+        options=_Toy,
+    )
+    assert sorted(flag.name for flag in flags.flags) == ["config", "gap", "max-widgets"]
+    config = tmp_path / "toy.toml"
+    config.write_text("widgets = 3\n")
+    parsed = flags.parse([f"--config={config}", "--gap=250ms"])
+    assert parsed == _Toy(max_widgets=3, pause=0.25)
+    with pytest.raises(OptionError, match="--max-widgets must not be negative"):
+        flags.parse(["--max-widgets=-1"])
+    with pytest.raises(OptionError, match="--internal must not be negative"):
+        _Toy(internal=-1).validate()
+
+
+def test_config_api_lists_what_the_options_say() -> None:
+    specs = option_specs(BrokerOptions)
+    shown = {spec.cfg_key or name for name, spec in specs.items() if spec.config_api}
+    assert {"id", "mem_queue_size", "msg_timeout", "snappy"} <= shown
+    assert "tls_key" not in shown  # never readable over HTTP
+    for opt in shown:
+        assert config_value(BrokerOptions(), opt) is not None

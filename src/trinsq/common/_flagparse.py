@@ -7,7 +7,9 @@ them. The parser here follows Go's rules; the config file follows go-options (us
 nsqlookupd): a command-line flag beats the file, which beats the default.
 
 A command is described by a :class:`FlagSet`: its flag table, the options class the flags fill
-in, its name for ``--help``, and its ``--version`` line.
+in, its name for ``--help``, and its ``--version`` line. Each option is described once, on its
+field (:func:`option`): the flag table (:func:`option_flags`), the non-negative checks
+(:func:`check_non_negative`) and the broker's /config API are all read off those fields.
 """
 
 from __future__ import annotations
@@ -23,7 +25,17 @@ import attrs
 from trinsq.common._durations import format_go_duration, parse_go_duration
 from trinsq.common._options import LOG_LEVELS
 
-__all__ = ["Flag", "FlagKind", "FlagSet", "UsageError"]
+__all__ = [
+    "Flag",
+    "FlagKind",
+    "FlagSet",
+    "OptionSpec",
+    "UsageError",
+    "check_non_negative",
+    "option",
+    "option_flags",
+    "option_specs",
+]
 
 FlagKind = Literal[
     "bool", "int", "string", "duration", "level", "list", "floats", "tlsrequired", "tlsversion"
@@ -53,6 +65,82 @@ class Flag:
         if not self.sets_option:
             return None
         return self.field_name or self.name.replace("-", "_")
+
+
+@attrs.frozen
+class OptionSpec:
+    """Everything said about one option besides its type and default.
+
+    Attributes:
+        usage: the --help text; empty for an option with no flag.
+        kind: how the flag and config file value is parsed.
+        flag: the flag name when it is not the field name with ``_`` turned into ``-``.
+        cfg_key: the config file key when it is not the field name (a go-options cfg tag).
+        non_negative: start-up refuses a negative value.
+        config_api: readable through the broker's GET /config/<cfg_key or field>.
+    """
+
+    usage: str
+    kind: FlagKind
+    flag: str = ""
+    cfg_key: str = ""
+    non_negative: bool = False
+    config_api: bool = False
+
+    def flag_for(self, field_name: str) -> Flag:
+        name = self.flag or field_name.replace("_", "-")
+        default_field = name.replace("-", "_")
+        return Flag(
+            name,
+            self.kind,
+            self.usage,
+            cfg_key=self.cfg_key,
+            field_name="" if field_name == default_field else field_name,
+        )
+
+
+_SPEC = "trinsq.option"
+
+
+def option(
+    default: Any = attrs.NOTHING,
+    *,
+    usage: str = "",
+    kind: FlagKind,
+    factory: Callable[[], Any] | None = None,
+    flag: str = "",
+    cfg_key: str = "",
+    non_negative: bool = False,
+    config_api: bool = False,
+) -> Any:
+    """An options class field with its :class:`OptionSpec` (no ``usage``: no flag)."""
+    spec = OptionSpec(usage, kind, flag, cfg_key, non_negative, config_api)
+    if factory is not None:
+        return attrs.field(factory=factory, metadata={_SPEC: spec})
+    return attrs.field(default=default, metadata={_SPEC: spec})
+
+
+def option_specs(options_class: type) -> dict[str, OptionSpec]:
+    """Each described field of an attrs options class, by field name, in declaration order."""
+    return {
+        field.name: field.metadata[_SPEC]
+        for field in attrs.fields(options_class)
+        if _SPEC in field.metadata
+    }
+
+
+def option_flags(options_class: type) -> tuple[Flag, ...]:
+    """The flags of every option that has a usage text."""
+    return tuple(
+        spec.flag_for(name) for name, spec in option_specs(options_class).items() if spec.usage
+    )
+
+
+def check_non_negative(options: Any, error: type[Exception]) -> None:
+    """Raise ``error`` naming the first option marked ``non_negative`` that is negative."""
+    for name, spec in option_specs(type(options)).items():
+        if spec.non_negative and getattr(options, name) < 0:
+            raise error(f"--{name.replace('_', '-')} must not be negative")
 
 
 class _Options(Protocol):

@@ -8,34 +8,17 @@ Go flag syntax and go-options config handling live in :mod:`trinsq.common._flagp
 from __future__ import annotations
 
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
-from trinsq.common._flagparse import Flag, FlagSet
+from trinsq.common._flagparse import Flag, FlagSet, option_flags
 from trinsq.registry._options import RegistryOptions
 
 __all__ = ["parse_registry_args"]
 
+# Flags that set no option; every option's own flag is described on its field.
 _FLAGS = (
     Flag("version", "bool", "print version string", sets_option=False),
     Flag("config", "string", "path to config file", sets_option=False),
-    Flag("log-level", "level", "set log verbosity: debug, info, warn, error, or fatal"),
-    Flag("log-prefix", "string", "log message prefix"),
     Flag("verbose", "bool", "[deprecated] has no effect, use --log-level", sets_option=False),
-    Flag("tcp-address", "string", "<addr>:<port> to listen on for TCP clients"),
-    Flag("http-address", "string", "<addr>:<port> to listen on for HTTP clients"),
-    Flag(
-        "broadcast-address",
-        "string",
-        "address of this lookupd node, (default to the OS hostname)",
-    ),
-    Flag(
-        "inactive-producer-timeout",
-        "duration",
-        "duration of time a producer will remain in the active list since its last ping",
-    ),
-    Flag(
-        "tombstone-lifetime",
-        "duration",
-        "duration of time a producer will remain tombstoned if registration remains",
-    ),
+    *option_flags(RegistryOptions),
 )
 
 _REGISTRY = FlagSet(

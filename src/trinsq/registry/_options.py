@@ -10,6 +10,7 @@ import socket
 
 import attrs
 
+from trinsq.common._flagparse import check_non_negative, option
 from trinsq.common._options import LOG_LEVELS, OptionError, split_host_port
 
 __all__ = ["OptionError", "RegistryOptions"]
@@ -22,18 +23,38 @@ class RegistryOptions:
     Addresses are ``host:port`` strings; port 0 asks the OS for a free port.
     """
 
-    log_level: str = "info"
-    log_prefix: str = "[nsqlookupd] "
+    log_level: str = option(
+        "info", usage="set log verbosity: debug, info, warn, error, or fatal", kind="level"
+    )
+    log_prefix: str = option("[nsqlookupd] ", usage="log message prefix", kind="string")
 
-    tcp_address: str = "0.0.0.0:4160"
-    http_address: str = "0.0.0.0:4161"
+    tcp_address: str = option(
+        "0.0.0.0:4160", usage="<addr>:<port> to listen on for TCP clients", kind="string"
+    )
+    http_address: str = option(
+        "0.0.0.0:4161", usage="<addr>:<port> to listen on for HTTP clients", kind="string"
+    )
     # returned to each broker in the IDENTIFY reply
-    broadcast_address: str = attrs.field(factory=socket.gethostname)
+    broadcast_address: str = option(
+        factory=socket.gethostname,
+        usage="address of this lookupd node, (default to the OS hostname)",
+        kind="string",
+    )
 
     # how long since its last PING a broker stays in lookup results
-    inactive_producer_timeout: float = 300.0
+    inactive_producer_timeout: float = option(
+        300.0,
+        usage="duration of time a producer will remain in the active list since its last ping",
+        kind="duration",
+        non_negative=True,
+    )
     # how long a tombstoned topic producer stays hidden from lookups
-    tombstone_lifetime: float = 45.0
+    tombstone_lifetime: float = option(
+        45.0,
+        usage="duration of time a producer will remain tombstoned if registration remains",
+        kind="duration",
+        non_negative=True,
+    )
 
     def validate(self) -> None:
         """Refuse values that cannot work: a bad log level, address or negative duration.
@@ -43,8 +64,6 @@ class RegistryOptions:
         """
         if self.log_level.lower() not in LOG_LEVELS:
             raise OptionError(f"invalid log level {self.log_level!r}")
-        for name in ("inactive_producer_timeout", "tombstone_lifetime"):
-            if getattr(self, name) < 0:
-                raise OptionError(f"--{name.replace('_', '-')} must not be negative")
+        check_non_negative(self, OptionError)
         split_host_port(self.tcp_address, "tcp_address")
         split_host_port(self.http_address, "http_address")

@@ -11,6 +11,7 @@ import json
 import logging
 from typing import Any, Final
 
+from ...common._flagparse import option_specs
 from ._options import BrokerOptions
 
 __all__ = ["LOG_LEVELS", "apply_config", "config_value"]
@@ -24,27 +25,14 @@ _PYTHON_LEVELS: Final = {
     "fatal": logging.CRITICAL,
 }
 
-_DURATIONS: Final = frozenset(
-    {
-        "http_client_connect_timeout", "http_client_request_timeout",
-        "sync_timeout", "msg_timeout", "max_msg_timeout", "max_req_timeout",
-        "max_heartbeat_interval", "max_output_buffer_timeout", "min_output_buffer_timeout",
-        "output_buffer_timeout",
-    }
-)  # fmt: skip
-_FIELDS: Final = {
-    "id": "node_id",
-    **{
-        name: name
-        for name in (
-            "log_prefix", "tcp_address", "http_address", "broadcast_address",
-            "broadcast_tcp_port", "broadcast_http_port", "data_path", "mem_queue_size",
-            "max_bytes_per_file", "sync_every", "max_msg_size", "max_body_size", "max_rdy_count",
-            "max_output_buffer_size", "max_channel_consumers", "deflate", "max_deflate_level",
-            "snappy", *_DURATIONS,
-        )
-    },
-}  # fmt: skip
+# GET /config/<name> for every option described with config_api, by its cfg name.
+_SPECS: Final = {
+    spec.cfg_key or name: (name, spec)
+    for name, spec in option_specs(BrokerOptions).items()
+    if spec.config_api
+}
+_FIELDS: Final = {opt: name for opt, (name, _) in _SPECS.items()}
+_DURATIONS: Final = frozenset(opt for opt, (_, spec) in _SPECS.items() if spec.kind == "duration")
 
 
 def config_value(options: BrokerOptions, opt: str) -> Any | None:

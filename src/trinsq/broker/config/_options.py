@@ -1,5 +1,9 @@
 """Broker options: one typed class with nsqd's names and defaults (nsqd/options.go).
 
+Each field says everything about its option once (:func:`trinsq.common._flagparse.option`):
+the flag and its --help text, the config file key, the start-up check, and whether GET
+/config shows it; the flag table, ``validate`` and the config API are derived from that.
+
 Durations are float seconds here; the command line and config file take Go-style values
 ("60s", "250ms") and convert. Field names are nsqd's flag names with ``-`` turned into ``_``.
 """
@@ -12,6 +16,7 @@ import zlib
 
 import attrs
 
+from trinsq.common._flagparse import check_non_negative, option
 from trinsq.common._options import LOG_LEVELS, OptionError, split_host_port
 
 __all__ = ["BrokerOptions", "OptionError", "default_node_id", "split_host_port"]
@@ -32,74 +37,279 @@ class BrokerOptions:
     """
 
     # logging
-    log_level: str = "info"
-    log_prefix: str = "[nsqd] "
+    log_level: str = option(
+        "info", usage="set log verbosity: debug, info, warn, error, or fatal", kind="level"
+    )
+    log_prefix: str = option("[nsqd] ", usage="log message prefix", kind="string", config_api=True)
 
     # identity and listeners
-    node_id: int = attrs.field(factory=default_node_id)
-    tcp_address: str = "0.0.0.0:4150"
-    http_address: str = "0.0.0.0:4151"
-    broadcast_address: str = attrs.field(factory=socket.gethostname)
-    broadcast_tcp_port: int = 0
-    broadcast_http_port: int = 0
-    https_address: str = "0.0.0.0:4152"  # served only when a TLS cert and key are given
-    lookupd_tcp_addresses: list[str] = attrs.field(factory=list)
-    auth_http_addresses: list[str] = attrs.field(factory=list)
-    http_client_connect_timeout: float = 2.0
-    http_client_request_timeout: float = 5.0
+    node_id: int = option(
+        factory=default_node_id,
+        usage="unique part for message IDs, (int) in range [0,1024) (default is hash of hostname)",
+        kind="int",
+        cfg_key="id",
+        config_api=True,
+    )
+    tcp_address: str = option(
+        "0.0.0.0:4150",
+        usage="<addr>:<port> to listen on for TCP clients",
+        kind="string",
+        config_api=True,
+    )
+    http_address: str = option(
+        "0.0.0.0:4151",
+        usage="<addr>:<port> to listen on for HTTP clients (empty: no HTTP)",
+        kind="string",
+        config_api=True,
+    )
+    broadcast_address: str = option(
+        factory=socket.gethostname,
+        usage="address that will be registered with lookupd (defaults to the OS hostname)",
+        kind="string",
+        config_api=True,
+    )
+    broadcast_tcp_port: int = option(
+        0,
+        usage="TCP port that will be registered with lookupd (defaults to the port listened on)",
+        kind="int",
+        config_api=True,
+    )
+    broadcast_http_port: int = option(
+        0,
+        usage="HTTP port that will be registered with lookupd (defaults to the port listened on)",
+        kind="int",
+        config_api=True,
+    )
+    # served only when a TLS cert and key are given
+    https_address: str = option(
+        "0.0.0.0:4152", usage="<addr>:<port> to listen on for HTTPS clients", kind="string"
+    )
+    lookupd_tcp_addresses: list[str] = option(
+        factory=list,
+        usage="lookupd TCP address (may be given multiple times)",
+        kind="list",
+        flag="lookupd-tcp-address",
+        cfg_key="nsqlookupd_tcp_addresses",
+    )
+    auth_http_addresses: list[str] = option(
+        factory=list,
+        usage="<addr>:<port> or a full url to query auth server (may be given multiple times)",
+        kind="list",
+        flag="auth-http-address",
+        cfg_key="auth_http_addresses",
+    )
+    http_client_connect_timeout: float = option(
+        2.0, usage="timeout for HTTP connect", kind="duration", non_negative=True, config_api=True
+    )
+    http_client_request_timeout: float = option(
+        5.0, usage="timeout for HTTP request", kind="duration", non_negative=True, config_api=True
+    )
     # Not a flag in nsqd either (15 s there); tests shorten it.
-    lookup_ping_interval: float = 15.0
+    lookup_ping_interval: float = option(15.0, kind="duration")
 
     # storage
-    data_path: str = ""  # empty: the current working directory, as nsqd
-    mem_queue_size: int = 10_000
-    max_bytes_per_file: int = 104_857_600
-    sync_every: int = 2500
-    sync_timeout: float = 2.0
+    # empty: the current working directory, as nsqd
+    data_path: str = option(
+        "", usage="path to store disk-backed messages", kind="string", config_api=True
+    )
+    mem_queue_size: int = option(
+        10_000,
+        usage="number of messages to keep in memory (per topic/channel)",
+        kind="int",
+        non_negative=True,
+        config_api=True,
+    )
+    max_bytes_per_file: int = option(
+        104_857_600,
+        usage="number of bytes per diskqueue file before rolling",
+        kind="int",
+        config_api=True,
+    )
+    sync_every: int = option(
+        2500, usage="number of messages per diskqueue fsync", kind="int", config_api=True
+    )
+    sync_timeout: float = option(
+        2.0,
+        usage="duration of time per diskqueue fsync",
+        kind="duration",
+        non_negative=True,
+        config_api=True,
+    )
 
     # message handling
-    msg_timeout: float = 60.0
-    max_msg_timeout: float = 15 * 60.0
-    max_msg_size: int = 1_048_576
-    max_body_size: int = 5_242_880
-    max_req_timeout: float = 3600.0
-    max_rdy_count: int = 2500
-    max_channel_consumers: int = 0
+    msg_timeout: float = option(
+        60.0,
+        usage="default duration to wait before auto-requeing a message",
+        kind="duration",
+        non_negative=True,
+        config_api=True,
+    )
+    max_msg_timeout: float = option(
+        15 * 60.0,
+        usage="maximum duration before a message will timeout",
+        kind="duration",
+        non_negative=True,
+        config_api=True,
+    )
+    max_msg_size: int = option(
+        1_048_576,
+        usage="maximum size of a single message in bytes",
+        kind="int",
+        non_negative=True,
+        config_api=True,
+    )
+    max_body_size: int = option(
+        5_242_880,
+        usage="maximum size of a single command body",
+        kind="int",
+        non_negative=True,
+        config_api=True,
+    )
+    max_req_timeout: float = option(
+        3600.0,
+        usage="maximum requeuing timeout for a message",
+        kind="duration",
+        non_negative=True,
+        config_api=True,
+    )
+    max_rdy_count: int = option(
+        2500, usage="maximum RDY count for a client", kind="int", non_negative=True, config_api=True
+    )
+    max_channel_consumers: int = option(
+        0,
+        usage="maximum channel consumer connection count per broker (default 0, i.e., unlimited)",
+        kind="int",
+        non_negative=True,
+        config_api=True,
+    )
 
     # client connections
-    client_timeout: float = 60.0  # not a flag in nsqd; the default heartbeat is half of it
-    max_heartbeat_interval: float = 60.0
-    max_output_buffer_size: int = 65_536
-    max_output_buffer_timeout: float = 30.0
-    min_output_buffer_timeout: float = 0.025
-    output_buffer_timeout: float = 0.25
+    # not a flag in nsqd; the default heartbeat is half of it
+    client_timeout: float = option(60.0, kind="duration", non_negative=True)
+    max_heartbeat_interval: float = option(
+        60.0,
+        usage="maximum client configurable duration of time between client heartbeats",
+        kind="duration",
+        non_negative=True,
+        config_api=True,
+    )
+    max_output_buffer_size: int = option(
+        65_536,
+        usage="maximum client configurable size (in bytes) for a client output buffer",
+        kind="int",
+        non_negative=True,
+        config_api=True,
+    )
+    max_output_buffer_timeout: float = option(
+        30.0,
+        usage="maximum client configurable duration of time between flushing to a client",
+        kind="duration",
+        non_negative=True,
+        config_api=True,
+    )
+    min_output_buffer_timeout: float = option(
+        0.025,
+        usage="minimum client configurable duration of time between flushing to a client",
+        kind="duration",
+        non_negative=True,
+        config_api=True,
+    )
+    output_buffer_timeout: float = option(
+        0.25,
+        usage="default duration of time between flushing data to clients",
+        kind="duration",
+        non_negative=True,
+        config_api=True,
+    )
 
     # stream upgrades a client can negotiate in IDENTIFY
-    deflate: bool = True
-    max_deflate_level: int = 6
-    snappy: bool = True
-    tls_cert: str = ""
-    tls_key: str = ""
-    tls_root_ca_file: str = ""
-    tls_client_auth_policy: str = ""  # "", "require" or "require-verify"
-    tls_required: str = "false"  # "false", "true" or "tcp-https"
-    tls_min_version: str = "tls1.0"
+    deflate: bool = option(
+        True,
+        usage="enable deflate feature negotiation (client compression)",
+        kind="bool",
+        config_api=True,
+    )
+    max_deflate_level: int = option(
+        6,
+        usage="max deflate compression level a client can negotiate (> values == > CPU usage)",
+        kind="int",
+        config_api=True,
+    )
+    snappy: bool = option(
+        True,
+        usage="enable snappy feature negotiation (client compression)",
+        kind="bool",
+        config_api=True,
+    )
+    tls_cert: str = option("", usage="path to certificate file", kind="string")
+    tls_key: str = option("", usage="path to key file", kind="string")
+    tls_root_ca_file: str = option("", usage="path to certificate authority file", kind="string")
+    # "", "require" or "require-verify"
+    tls_client_auth_policy: str = option(
+        "", usage="client certificate auth policy ('require' or 'require-verify')", kind="string"
+    )
+    # "false", "true" or "tcp-https"
+    tls_required: str = option(
+        "false",
+        usage="require TLS for client connections (true, false, tcp-https)",
+        kind="tlsrequired",
+    )
+    tls_min_version: str = option(
+        "tls1.0",
+        usage="minimum SSL/TLS version acceptable ('tls1.0', 'tls1.1', 'tls1.2' or 'tls1.3')",
+        kind="tlsversion",
+    )
 
     # statsd and end-to-end latency
-    statsd_address: str = ""
-    statsd_prefix: str = "nsq.%s"
-    statsd_interval: float = 60.0
-    statsd_mem_stats: bool = True
-    statsd_udp_packet_size: int = 508
-    statsd_exclude_ephemeral: bool = False
-    e2e_processing_latency_percentiles: list[float] = attrs.field(factory=list)
-    e2e_processing_latency_window_time: float = 600.0
+    statsd_address: str = option(
+        "", usage="UDP <addr>:<port> of a statsd daemon for pushing stats", kind="string"
+    )
+    statsd_prefix: str = option(
+        "nsq.%s",
+        usage="prefix used for keys sent to statsd (%s for host replacement)",
+        kind="string",
+    )
+    statsd_interval: float = option(
+        60.0, usage="duration between pushing to statsd", kind="duration", non_negative=True
+    )
+    statsd_mem_stats: bool = option(
+        True, usage="toggle sending memory and GC stats to statsd", kind="bool"
+    )
+    statsd_udp_packet_size: int = option(
+        508, usage="the size in bytes of statsd UDP packets", kind="int"
+    )
+    statsd_exclude_ephemeral: bool = option(
+        False, usage="Skip ephemeral topics and channels when sending stats to statsd", kind="bool"
+    )
+    e2e_processing_latency_percentiles: list[float] = option(
+        factory=list,
+        usage="message processing time percentiles (as float (0, 1.0]) to track (can be "
+        "specified multiple times or comma separated '1.0,0.99,0.95', default none)",
+        kind="floats",
+        flag="e2e-processing-latency-percentile",
+        cfg_key="e2e_processing_latency_percentiles",
+    )
+    e2e_processing_latency_window_time: float = option(
+        600.0,
+        usage="calculate end to end latency quantiles for this duration of time (ie: 60s would "
+        "only show quantile calculations from the past 60 seconds)",
+        kind="duration",
+        non_negative=True,
+    )
 
     # Beyond nsqd, off by default: protect the HTTP admin endpoints (everything that changes
     # state but /pub and /mpub) with a bearer token, or with a verified HTTPS client
     # certificate.
-    http_admin_token: str = ""
-    http_admin_client_cert: bool = False
+    http_admin_token: str = option(
+        "",
+        usage="[trinsq] require 'Authorization: Bearer <token>' on HTTP admin endpoints",
+        kind="string",
+    )
+    http_admin_client_cert: bool = option(
+        False,
+        usage="[trinsq] require a verified HTTPS client certificate on HTTP admin endpoints",
+        kind="bool",
+    )
 
     @property
     def tls_enabled(self) -> bool:
@@ -117,33 +327,7 @@ class BrokerOptions:
             raise OptionError("--max-deflate-level must be [1,9]")
         if self.log_level.lower() not in LOG_LEVELS:
             raise OptionError(f"invalid log level {self.log_level!r}")
-        for name in (
-            "mem_queue_size",
-            "max_msg_size",
-            "max_body_size",
-            "max_rdy_count",
-            "max_channel_consumers",
-            "max_output_buffer_size",
-        ):
-            if getattr(self, name) < 0:
-                raise OptionError(f"--{name.replace('_', '-')} must not be negative")
-        for name in (
-            "msg_timeout",
-            "max_msg_timeout",
-            "max_req_timeout",
-            "client_timeout",
-            "max_heartbeat_interval",
-            "max_output_buffer_timeout",
-            "min_output_buffer_timeout",
-            "output_buffer_timeout",
-            "sync_timeout",
-            "http_client_connect_timeout",
-            "http_client_request_timeout",
-            "statsd_interval",
-            "e2e_processing_latency_window_time",
-        ):
-            if getattr(self, name) < 0:
-                raise OptionError(f"--{name.replace('_', '-')} must not be negative")
+        check_non_negative(self, OptionError)
         for address in self.lookupd_tcp_addresses:
             split_host_port(address, "lookupd_tcp_address")
         # nsqd New(): a client-auth policy implies TLS is required, which needs cert and key.
