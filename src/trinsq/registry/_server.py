@@ -1,8 +1,9 @@
 """The running registry: TCP protocol V1 for brokers, the HTTP API, and expiry, in one nursery.
 
-Each broker connection is served by one task that parses everything it receives (the V1
-protocol is strictly request/response) and writes all the answers in one send. A
-connection's registrations go when it closes, as in nsqlookupd.
+Each broker connection is served by one task (the V1 protocol is strictly request/response)
+that feeds what it receives to the peer's sans-IO session (_session.py) and sends the answers
+of each bounded step in one write. A connection's registrations go when it closes, as in
+nsqlookupd.
 """
 
 from __future__ import annotations
@@ -19,19 +20,10 @@ from .._version import NSQ_COMPAT_VERSION
 from ..common._json import go_json
 from ..common._logging import error_text
 from ..common._startup import open_listeners, start_http
-from ..protocol import CLOSED, NEED_DATA, ConnectionMustClose, ProtocolError
-from ..protocol._v1 import (
-    LookupIdentify,
-    LookupPing,
-    LookupRegister,
-    LookupUnregister,
-    V1ServerConnection,
-    encode_v1_error,
-    encode_v1_response,
-)
-from ._db import CLIENT, PeerInfo, RegistrationDB
+from ._db import RegistrationDB
 from ._http import serve_http
 from ._options import RegistryOptions
+from ._session import PeerSession
 
 __all__ = ["RegistryAddresses", "RegistryServer", "serve_registry"]
 
@@ -39,7 +31,6 @@ log = logging.getLogger("trinsq.registry")
 
 RECEIVE_SIZE: Final = 65536
 HTTP_GRACEFUL_TIMEOUT: Final = 0.25
-OK: Final = encode_v1_response(b"OK")
 
 
 @attrs.frozen
@@ -76,97 +67,42 @@ class RegistryServer:
         )
 
     async def handle_tcp(self, stream: trio.SocketStream) -> None:
-        """Serve one broker connection; never raises for peer misbehaviour."""
+        """Serve one accepted broker connection; never raises for peer misbehaviour."""
         try:
             host, port = stream.socket.getpeername()[:2]
             remote = f"{host}:{port}"
         except OSError:
             remote = "unknown:0"
-        protocol = V1ServerConnection()
-        peer: PeerInfo | None = None
+        await self.handle_stream(stream, remote)
+
+    async def handle_stream(self, stream: trio.abc.Stream, remote: str) -> None:
+        """Serve one broker connection over any stream: hand what arrives to its session, send
+        what the session answers, one bounded step at a time.
+
+        Resource handling: closes ``stream``.
+        Error handling: never raises for peer misbehaviour.
+        """
+        session = PeerSession(self.db, remote, self.identify_reply)
         log.info("TCP: new client(%s)", remote)
         try:
             while True:
-                data = await stream.receive_some(RECEIVE_SIZE)
-                protocol.receive_data(data)
-                replies = bytearray()
-                closing = False
+                session.receive_data(await stream.receive_some(RECEIVE_SIZE))
                 while True:
-                    try:
-                        command = protocol.next_command()
-                    except ProtocolError as error:
-                        log.error("[%s] - %s", remote, error)
-                        replies += encode_v1_error(error)
-                        closing = True
+                    step = session.step()
+                    if step.replies:
+                        await stream.send_all(step.replies)
+                    if step.closing or not step.more:
                         break
-                    except ConnectionMustClose:
-                        closing = True
-                        break
-                    if command is NEED_DATA:
-                        break
-                    if command is CLOSED:
-                        closing = True
-                        break
-                    peer, reply = self._execute(command, peer, remote)
-                    replies += reply
-                if replies:
-                    await stream.send_all(bytes(replies))
-                if closing:
+                    await trio.lowlevel.checkpoint()  # others get a turn between slices
+                if step.closing:
                     break
         except* (trio.BrokenResourceError, trio.ClosedResourceError) as group:
             log.info("[%s] connection ended: %s", remote, error_text(group.exceptions[0]))
         except* Exception:
             log.exception("[%s] internal error serving peer; closing its connection", remote)
         finally:
-            if peer is not None:
-                for registration in self.db.remove_peer(peer.id):
-                    log.info("DB: client(%s) UNREGISTER %s", remote, registration.log_text)
+            session.close()
             await trio.aclose_forcefully(stream)
-
-    def _execute(
-        self,
-        command: LookupPing | LookupIdentify | LookupRegister | LookupUnregister,
-        peer: PeerInfo | None,
-        remote: str,
-    ) -> tuple[PeerInfo | None, bytes]:
-        db = self.db
-        if isinstance(command, LookupPing):
-            if peer is not None:
-                db.touch(peer)
-            return peer, OK
-        if isinstance(command, LookupIdentify):
-            identity = command.peer
-            peer = PeerInfo(
-                id=remote,
-                remote_address=remote,
-                hostname=identity.hostname,
-                broadcast_address=identity.broadcast_address,
-                tcp_port=identity.tcp_port,
-                http_port=identity.http_port,
-                version=identity.version,
-            )
-            log.info(
-                "CLIENT(%s): IDENTIFY Address:%s TCP:%d HTTP:%d Version:%s",
-                remote,
-                identity.broadcast_address,
-                identity.tcp_port,
-                identity.http_port,
-                identity.version,
-            )
-            if db.identify(peer):
-                log.info("DB: client(%s) REGISTER %s", remote, CLIENT.log_text)
-            return peer, encode_v1_response(self.identify_reply())
-        assert peer is not None, "the protocol refuses REGISTER/UNREGISTER before IDENTIFY"
-        if isinstance(command, LookupRegister):
-            for registration in db.register(peer, command.topic, command.channel or ""):
-                log.info("DB: client(%s) REGISTER %s", remote, registration.log_text)
-            return peer, OK
-        for registration in db.unregister(peer.id, command.topic, command.channel or ""):
-            if command.channel or registration.category != "channel":
-                log.info("DB: client(%s) UNREGISTER %s", remote, registration.log_text)
-            else:  # a topic UNREGISTER that took channels along: nsqd never relies on it
-                log.warning("client(%s) unexpected UNREGISTER %s", remote, registration.log_text)
-        return peer, OK
 
     async def expire_empty_registrations(self) -> None:
         """Drop registrations whose producers all left, once they have been empty for
