@@ -1,0 +1,337 @@
+"""One V2 client's session, with no I/O (nsqd/protocol_v2.go's command handling).
+
+The session owns what a client's commands change: the protocol parser (the state machine),
+the output buffer, and the requests its transport must carry out because they need I/O: a
+stream upgrade after IDENTIFY, an AUTH query, an fsync before answering publishes in
+crash-safe mode. It turns each parsed command into a call on the broker core and its
+outcome into nsqd's response bytes. It never awaits; the transport (_connection.py) reads,
+writes, waits and runs the requests, and tells the session how they went.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Protocol
+
+import attrs
+
+from ...protocol import (
+    CLOSE_WAIT_FRAME,
+    CLOSED,
+    NEED_DATA,
+    OK_FRAME,
+    Auth,
+    ClientState,
+    Close,
+    ConnectionMustClose,
+    DeferredPublish,
+    Finish,
+    Identify,
+    IdentifyResult,
+    MultiPublish,
+    Nop,
+    ProtocolError,
+    Publish,
+    Ready,
+    Requeue,
+    Subscribe,
+    Touch,
+    V2ServerConnection,
+    append_message_frame,
+    encode_error,
+    encode_response,
+    go_quote,
+    negotiate_identify,
+)
+from ..core._authstate import AuthState
+from ..core._broker import CoreError
+from ..core._channel import Channel, ChannelError
+from ..core._client import Client
+from ..core._services import BrokerServices
+
+__all__ = ["AuthRequest", "SessionHost", "V2Session"]
+
+log = logging.getLogger("trinsq.broker")
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+class SessionHost(Protocol):
+    """What the session asks of its transport."""
+
+    def wake(self) -> None:
+        """Output or the RDY window changed: the pump should look again."""
+
+    def set_heartbeat(self, interval: float) -> None:
+        """IDENTIFY set a heartbeat interval in seconds (0: none, and no read deadline)."""
+
+
+@attrs.frozen
+class AuthRequest:
+    """The auth servers must be asked about the client's secret. ``retry`` is the command
+    to run again once an expired authorization has been renewed; None for AUTH itself."""
+
+    retry: Callable[[], None] | None = None
+
+
+class V2Session:
+    """The protocol state and command handling of one V2 client.
+
+    Args:
+        services: the broker (its core, options and features).
+        client: the client's record, which /stats shows.
+        protocol: the sans-IO parser (magic already consumed or not).
+        host: the transport, told of wake-ups and heartbeat changes.
+        clock: monotonic seconds (authorizations expire on it).
+    """
+
+    def __init__(
+        self,
+        services: BrokerServices,
+        client: Client,
+        protocol: V2ServerConnection,
+        host: SessionHost,
+        clock: Callable[[], float],
+    ) -> None:
+        self.services = services
+        self.client = client
+        self.protocol = protocol
+        self.host = host
+        self.clock = clock
+        self.out = bytearray()  # bytes for the client, written only by the pump
+        # Crash-safe mode: responses wait here until the publishes before them are fsynced.
+        self.held: bytearray | None = None
+        self.urgent = False  # a response waits: flush without delay
+        # Requests for the transport; each stops command processing until it is done.
+        self.upgrade: IdentifyResult | None = None
+        self.auth_request: AuthRequest | None = None
+        self._auth_just_queried = False
+        self._dispatch: dict[type[Any], Callable[[Any], None]] = {
+            Identify: self._identify,
+            Auth: self._auth,
+            Subscribe: self._subscribe,
+            Publish: self._publish,
+            MultiPublish: self._multi_publish,
+            DeferredPublish: self._deferred_publish,
+            Ready: self._ready,
+            Finish: self._finish,
+            Requeue: self._requeue,
+            Touch: self._touch,
+            Close: self._close,
+            Nop: self._nop,
+        }
+
+    # -- input and output ------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray) -> None:
+        self.protocol.receive_data(data)
+
+    def respond(self, frame: bytes) -> None:
+        if self.held is not None:
+            self.held += frame
+            return
+        self.out += frame
+        self.urgent = True
+        self.host.wake()
+
+    def fail(self, error: ProtocolError) -> bool:
+        """Answer a command's error as nsqd does; returns whether the connection must end."""
+        log.error("[%s] - %s", self.client.remote_address, error)
+        self.respond(encode_error(error))
+        return error.fatal
+
+    def run_commands(self) -> bool:
+        """Run buffered commands until the input runs out or one needs the transport (an
+        upgrade, an auth query, a durable write); returns whether to stop reading."""
+        protocol = self.protocol
+        dispatch = self._dispatch
+        while True:
+            try:
+                command = protocol.next_command()
+                if command is NEED_DATA:
+                    return False
+                if command is CLOSED:
+                    return True
+                dispatch[type(command)](command)
+                if self.upgrade is not None or self.auth_request is not None:
+                    return False  # the transport takes over, then comes back for the rest
+            except ProtocolError as error:
+                if self.fail(error):
+                    return True
+            except ConnectionMustClose as reason:
+                log.error("[%s] - failed to read command - %s", self.client.remote_address, reason)
+                return True
+
+    def release_held(self) -> None:
+        """Crash-safe mode: the publishes answered so far are on disk; send the answers."""
+        held, self.held = self.held, None
+        if held:
+            self.respond(bytes(held))
+
+    def take_messages(self, channel: Channel, window: int) -> int:
+        """Move up to ``window`` messages into the output buffer; return the window left."""
+        client = self.client
+        settings = client.settings
+        batch = channel.take(client, window, settings.msg_timeout_ms / 1000, settings.sample_rate)
+        if not batch:
+            return window
+        client.in_flight_count += len(batch)
+        client.message_count += len(batch)
+        out = self.out
+        for message in batch:
+            append_message_frame(out, message.timestamp, message.attempts, message.id, message.body)
+        return window - len(batch)
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def _identify(self, command: Identify) -> None:
+        client = self.client
+        result = negotiate_identify(command.body, client.settings, self.services.features)
+        client.identified(result)
+        heartbeat_ms = result.settings.heartbeat_interval_ms
+        self.protocol.heartbeats_disabled = heartbeat_ms == 0
+        self.host.set_heartbeat(heartbeat_ms / 1000)
+        self.respond(OK_FRAME if result.response is None else encode_response(result.response))
+        if result.tls_v1 or result.snappy or result.deflate:
+            self.upgrade = result
+
+    def _subscribe(self, command: Subscribe) -> None:
+        client = self.client
+        retry = partial(self._subscribe, command)
+        if not self._authorized("SUB", command.topic, command.channel, retry):
+            return
+        try:
+            self.services.core.subscribe(client, command.topic, command.channel)
+        except ChannelError as error:
+            raise ProtocolError("E_SUB_FAILED", f"SUB failed {error}") from None
+        client.state = ClientState.SUBSCRIBED
+        self.protocol.subscribed()
+        self.respond(OK_FRAME)
+
+    def _publish_bodies(
+        self, name: str, topic_name: str, bodies: list[bytes], defer_ms: int
+    ) -> None:
+        retry = partial(self._publish_bodies, name, topic_name, bodies, defer_ms)
+        if not self._authorized(name, topic_name, "", retry):
+            return
+        services = self.services
+        try:
+            services.core.publish(topic_name, bodies, defer_ms)
+        except CoreError as error:  # exiting, or the disk write failed
+            raise ProtocolError(f"E_{name}_FAILED", f"{name} failed {error}") from None
+        if services.storage.crash_safe and self.held is None:
+            self.held = bytearray()
+        self.client.published(topic_name, len(bodies))
+        self.respond(OK_FRAME)
+
+    def _publish(self, command: Publish) -> None:
+        self._publish_bodies("PUB", command.topic, [command.body], 0)
+
+    def _multi_publish(self, command: MultiPublish) -> None:
+        self._publish_bodies("MPUB", command.topic, list(command.bodies), 0)
+
+    def _deferred_publish(self, command: DeferredPublish) -> None:
+        self._publish_bodies("DPUB", command.topic, [command.body], command.defer_ms)
+
+    def _ready(self, command: Ready) -> None:
+        self.client.ready_count = command.count
+        self.host.wake()
+
+    def _finish(self, command: Finish) -> None:
+        try:
+            self.services.core.finish(self.client, command.message_id)
+        except ChannelError as error:
+            raise ProtocolError(
+                "E_FIN_FAILED", f"FIN {_text(command.message_id)} failed {error}"
+            ) from None
+        self.host.wake()
+
+    def _requeue(self, command: Requeue) -> None:
+        if command.timeout_ms != command.requested_ms:
+            log.info(
+                "[%s] REQ timeout %dms out of range, using %dms",
+                self.client.remote_address,
+                command.requested_ms,
+                command.timeout_ms,
+            )
+        try:
+            self.services.core.requeue(self.client, command.message_id, command.timeout_ms / 1000)
+        except ChannelError as error:
+            raise ProtocolError(
+                "E_REQ_FAILED", f"REQ {_text(command.message_id)} failed {error}"
+            ) from None
+        self.host.wake()
+
+    def _touch(self, command: Touch) -> None:
+        try:
+            self.services.core.touch(self.client, command.message_id)
+        except ChannelError as error:
+            raise ProtocolError(
+                "E_TOUCH_FAILED", f"TOUCH {_text(command.message_id)} failed {error}"
+            ) from None
+
+    def _close(self, command: Close) -> None:
+        self.client.ready_count = 0
+        self.client.state = ClientState.CLOSING
+        self.respond(CLOSE_WAIT_FRAME)
+
+    def _nop(self, command: Nop) -> None:
+        pass
+
+    # -- AUTH (nsqd's AUTH and CheckAuth) --------------------------------------------------------
+
+    def _auth(self, command: Auth) -> None:
+        client = self.client
+        if client.auth is not None and client.auth.authorizations:
+            raise ProtocolError("E_INVALID", "AUTH already set")
+        if not self.services.options.auth_http_addresses:
+            raise ProtocolError("E_AUTH_DISABLED", "AUTH disabled")
+        client.auth_secret = command.secret.decode("utf-8", "surrogateescape")
+        self.auth_request = AuthRequest()
+
+    def auth_answered(self, request: AuthRequest, state: AuthState) -> None:
+        """The auth servers answered ``request``: AUTH is answered, or the command that
+        waited for a renewed authorization runs again.
+
+        Raises:
+            ProtocolError: AUTH found no authorizations, or the retried command failed.
+        """
+        self.client.auth = state
+        if request.retry is not None:
+            self._auth_just_queried = True
+            request.retry()
+            return
+        if not state.authorizations:
+            raise ProtocolError("E_UNAUTHORIZED", "AUTH no authorizations found")
+        reply = {
+            "identity": state.identity,
+            "identity_url": state.identity_url,
+            "permission_count": len(state.authorizations),
+        }
+        self.respond(encode_response(json.dumps(reply, separators=(",", ":")).encode()))
+
+    def _authorized(self, name: str, topic: str, channel: str, retry: Callable[[], None]) -> bool:
+        """nsqd's CheckAuth. False means an expired authorization must be asked for again
+        first, after which ``retry`` runs the command anew."""
+        if not self.services.options.auth_http_addresses:
+            return True
+        state = self.client.auth
+        if self._auth_just_queried:
+            # nsqd checks for authorizations before asking again; the fresh answer is then
+            # judged by what it allows alone.
+            self._auth_just_queried = False
+        elif state is None or not state.authorizations:
+            raise ProtocolError("E_AUTH_FIRST", f"AUTH required before {name}")
+        elif state.expired(self.clock()):
+            self.auth_request = AuthRequest(retry)
+            return False
+        assert state is not None
+        if not state.allows(topic, channel):
+            quoted = f"{go_quote(topic.encode())} {go_quote(channel.encode())}"
+            raise ProtocolError("E_UNAUTHORIZED", f"AUTH failed for {name} on {quoted}")
+        return True
