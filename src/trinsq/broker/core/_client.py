@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import attrs
 
@@ -15,6 +16,18 @@ __all__ = ["Client"]
 
 def _ignore() -> None:
     pass
+
+
+class StateSource(Protocol):
+    """Whoever owns a client's state machine (its V2 protocol parser)."""
+
+    @property
+    def state(self) -> ClientState: ...
+
+
+@attrs.frozen
+class _NotConnected:
+    state: ClientState = ClientState.INIT
 
 
 @attrs.define(eq=False)
@@ -32,7 +45,8 @@ class Client:
     client_id: str = ""
     hostname: str = ""
     user_agent: str = ""
-    state: ClientState = ClientState.INIT
+    # The one copy of the state machine lives in the session's parser; this reads it.
+    state_source: StateSource = attrs.field(factory=_NotConnected, repr=False)
     channel: Channel | None = None
     ready_count: int = 0
     in_flight_count: int = 0
@@ -50,6 +64,10 @@ class Client:
     auth: AuthState | None = None
     on_wake: Callable[[], None] = _ignore
     on_close: Callable[[], None] = _ignore
+
+    @property
+    def state(self) -> ClientState:
+        return self.state_source.state
 
     def __attrs_post_init__(self) -> None:
         host = self.remote_address.rpartition(":")[0].strip("[]")

@@ -279,22 +279,21 @@ class ClientConnection:
                 tls = trio.SSLStream(transport, context, server_side=True)
                 with trio.fail_after(TLS_HANDSHAKE_TIMEOUT):
                     await tls.do_handshake()
-                self.session.protocol.tls_active = True
-                self.client.tls_common_name = common_name(tls)
                 cipher = tls.cipher()
-                self.client.tls_version = tls_version_name(tls.version())
-                self.client.tls_cipher_suite = cipher[0] if cipher else ""
-                self.client.tls = True
+                self.session.tls_established(
+                    common_name=common_name(tls),
+                    version=tls_version_name(tls.version()),
+                    cipher_suite=cipher[0] if cipher else "",
+                )
                 stream = tls
                 await stream.send_all(OK_FRAME)
             if result.snappy or result.deflate:
                 transport = PrefixedStream(stream, replay) if replay else stream
                 if result.snappy:
                     stream = SnappyStream(transport)
-                    self.client.snappy = True
                 else:
                     stream = DeflateStream(transport, result.deflate_level)
-                    self.client.deflate = True
+                self.session.compression_established(snappy=result.snappy)
                 await stream.send_all(OK_FRAME)
             self.stream = stream
         finally:

@@ -24,7 +24,6 @@ from ...protocol import (
     NEED_DATA,
     OK_FRAME,
     Auth,
-    ClientState,
     Close,
     ConnectionMustClose,
     DeferredPublish,
@@ -101,6 +100,7 @@ class V2Session:
         self.services = services
         self.client = client
         self.protocol = protocol
+        client.state_source = protocol  # the parser's state machine is the client's
         self.host = host
         self.clock = clock
         self.out = bytearray()  # bytes for the client, written only by the pump
@@ -173,6 +173,22 @@ class V2Session:
         if held:
             self.respond(bytes(held))
 
+    def tls_established(self, *, common_name: str, version: str, cipher_suite: str) -> None:
+        """The transport completed the TLS upgrade IDENTIFY asked for."""
+        self.protocol.tls_active = True
+        client = self.client
+        client.tls = True
+        client.tls_common_name = common_name
+        client.tls_version = version
+        client.tls_cipher_suite = cipher_suite
+
+    def compression_established(self, *, snappy: bool) -> None:
+        """The transport wrapped the stream in snappy (or else deflate) framing."""
+        if snappy:
+            self.client.snappy = True
+        else:
+            self.client.deflate = True
+
     def take_messages(self, channel: Channel, window: int) -> int:
         """Move up to ``window`` messages into the output buffer; return the window left."""
         client = self.client
@@ -209,7 +225,6 @@ class V2Session:
             self.services.core.subscribe(client, command.topic, command.channel)
         except ChannelError as error:
             raise ProtocolError("E_SUB_FAILED", f"SUB failed {error}") from None
-        client.state = ClientState.SUBSCRIBED
         self.protocol.subscribed()
         self.respond(OK_FRAME)
 
@@ -276,8 +291,7 @@ class V2Session:
             ) from None
 
     def _close(self, command: Close) -> None:
-        self.client.ready_count = 0
-        self.client.state = ClientState.CLOSING
+        self.client.ready_count = 0  # the parser is CLOSING now
         self.respond(CLOSE_WAIT_FRAME)
 
     def _nop(self, command: Nop) -> None:
