@@ -26,6 +26,7 @@ from trinsq.common._durations import format_go_duration, parse_go_duration
 from trinsq.common._options import LOG_LEVELS
 
 __all__ = [
+    "DAEMON_FLAGS",
     "Flag",
     "FlagKind",
     "FlagSet",
@@ -100,6 +101,13 @@ class OptionSpec:
 
 
 _SPEC = "trinsq.option"
+
+# The flags every NSQ daemon has that set no option.
+DAEMON_FLAGS: tuple[Flag, ...] = (
+    Flag("version", "bool", "print version string", sets_option=False),
+    Flag("config", "string", "path to config file", sets_option=False),
+    Flag("verbose", "bool", "[deprecated] has no effect, use --log-level", sets_option=False),
+)
 
 
 def option(

@@ -8,18 +8,13 @@ Go flag syntax and go-options config handling live in :mod:`trinsq.common._flagp
 from __future__ import annotations
 
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
-from trinsq.common._flagparse import Flag, FlagSet, option_flags
+from trinsq.common._flagparse import DAEMON_FLAGS, FlagSet, option_flags
 from trinsq.registry._options import RegistryOptions
 
 __all__ = ["parse_registry_args"]
 
-# Flags that set no option; every option's own flag is described on its field.
-_FLAGS = (
-    Flag("version", "bool", "print version string", sets_option=False),
-    Flag("config", "string", "path to config file", sets_option=False),
-    Flag("verbose", "bool", "[deprecated] has no effect, use --log-level", sets_option=False),
-    *option_flags(RegistryOptions),
-)
+# Every option's own flag is described on its field.
+_FLAGS = (*DAEMON_FLAGS, *option_flags(RegistryOptions))
 
 _REGISTRY = FlagSet(
     program="trinsq registry",

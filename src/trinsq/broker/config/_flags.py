@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
 from trinsq.broker.config._options import BrokerOptions
-from trinsq.common._flagparse import Flag, FlagSet, UsageError, option_flags
+from trinsq.common._flagparse import DAEMON_FLAGS, Flag, FlagSet, UsageError, option_flags
 
 __all__ = ["UsageError", "parse_broker_args"]
 
-# Flags that set no option; every option's own flag is described on its field.
+# Every option's own flag is described on its field.
 _FLAGS = (
-    Flag("version", "bool", "print version string", sets_option=False),
-    Flag("config", "string", "path to config file", sets_option=False),
-    Flag("verbose", "bool", "[deprecated] has no effect, use --log-level", sets_option=False),
+    *DAEMON_FLAGS,
     Flag("worker-id", "bool", "[deprecated] use --node-id", sets_option=False),
     *option_flags(BrokerOptions),
 )
