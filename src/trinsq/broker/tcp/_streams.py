@@ -3,11 +3,18 @@
 Each is a ``trio.abc.Stream`` over the one below (socket, then TLS, then one compressor), so
 the connection keeps reading and writing ``self.stream`` whatever the stack is. Bytes already
 received before an upgrade belong to the new layer and are replayed into it.
+
+Each keeps trio's stream contract (``trio.testing.check_two_way_stream`` runs them in
+tests/test_streams.py): ``receive_some`` returns at most ``max_bytes`` and ``b""`` only at
+EOF, a second concurrent call on the same side raises ``BusyResourceError``, and a closed
+stream raises ``ClosedResourceError`` even while it still holds received bytes.
 """
 
 from __future__ import annotations
 
+import operator
 import zlib
+from types import TracebackType
 from typing import Final
 
 import snappy
@@ -21,73 +28,190 @@ RECEIVE_SIZE: Final = 65536
 MAX_PLAIN_CHUNK: Final = 1024 * 1024
 
 
-class PrefixedStream(trio.abc.Stream):
-    """Replays ``prefix`` before reading from ``transport``."""
+def _receive_limit(max_bytes: int | None) -> int | None:
+    """``max_bytes`` checked as trio's own streams check it.
+
+    Raises:
+        TypeError: not an integer.
+        ValueError: below 1.
+    """
+    if max_bytes is None:
+        return None
+    limit = operator.index(max_bytes)
+    if limit < 1:
+        raise ValueError("max_bytes must be >= 1")
+    return limit
+
+
+class _OneAtATime:
+    """Raises ``BusyResourceError`` when a second task enters while one is inside."""
+
+    def __init__(self, action: str) -> None:
+        self._action = action
+        self._busy = False
+
+    def __enter__(self) -> None:
+        if self._busy:
+            raise trio.BusyResourceError(f"another task is already {self._action} this stream")
+        self._busy = True
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._busy = False
+
+
+def _take(buffer: bytearray, limit: int | None) -> bytes:
+    """Remove and return up to ``limit`` bytes from the front of ``buffer``."""
+    if limit is None or limit >= len(buffer):
+        data = bytes(buffer)
+        buffer.clear()
+        return data
+    data = bytes(buffer[:limit])
+    del buffer[:limit]  # amortised O(1) at the front of a bytearray
+    return data
+
+
+class PrefixedStream(trio.abc.HalfCloseableStream):
+    """Replays ``prefix`` before reading from ``transport``; sends go straight through."""
 
     def __init__(self, transport: trio.abc.Stream, prefix: bytes) -> None:
         self.transport = transport
-        self._prefix = prefix
+        self._prefix = bytearray(prefix)
+        self._sending = _OneAtATime("sending to")
+        self._receiving = _OneAtATime("receiving from")
+        self._closed = False
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if self._prefix:
-            size = len(self._prefix) if max_bytes is None else max_bytes
-            data, self._prefix = self._prefix[:size], self._prefix[size:]
-            await trio.lowlevel.checkpoint()
-            return data
-        return bytes(await self.transport.receive_some(max_bytes))
+        limit = _receive_limit(max_bytes)
+        with self._receiving:
+            if self._closed or self._prefix:
+                await trio.lowlevel.checkpoint()
+                if self._closed:
+                    raise trio.ClosedResourceError("the stream is closed")
+                return _take(self._prefix, limit)
+            return bytes(await self.transport.receive_some(limit))
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.transport.send_all(data)
+        with self._sending:
+            await self.transport.send_all(data)
 
     async def wait_send_all_might_not_block(self) -> None:
-        await self.transport.wait_send_all_might_not_block()
+        with self._sending:
+            await self.transport.wait_send_all_might_not_block()
 
     async def send_eof(self) -> None:
-        send_eof = getattr(self.transport, "send_eof", None)
-        if send_eof is not None:
-            await send_eof()
+        """Half-close through the transport.
+
+        Raises:
+            TypeError: the transport cannot half-close (TLS, for instance).
+        """
+        if not isinstance(self.transport, trio.abc.HalfCloseableStream):
+            raise TypeError(f"{type(self.transport).__name__} cannot half-close")
+        with self._sending:
+            await self.transport.send_eof()
 
     async def aclose(self) -> None:
+        self._closed = True
+        self._prefix.clear()
         await self.transport.aclose()
 
 
 class _CompressedStream(trio.abc.Stream):
-    """Common shape: compress on send, decompress on receive, never return b"" before EOF."""
+    """Common shape: compress on send, decompress on receive, never return b"" before EOF.
+
+    A send that fails or is cancelled once it has started writing may leave part of a
+    compressed block on the wire, after which the peer cannot decode anything more: later
+    sends raise ``BrokenResourceError``. So does every receive after corrupt input.
+    """
 
     def __init__(self, transport: trio.abc.Stream) -> None:
         self.transport = transport
+        self._plain = bytearray()  # decompressed, not yet handed out
+        self._sending = _OneAtATime("sending to")
+        self._receiving = _OneAtATime("receiving from")
+        self._closed = False
+        self._send_broken = False
+        self._receive_error: str | None = None
 
     def _compress(self, data: bytes) -> bytes:
         raise NotImplementedError
 
     def _decompress(self, data: bytes) -> bytes:
+        """Plain bytes from ``data``; raises ``BrokenResourceError`` for corrupt input."""
         raise NotImplementedError
 
     def _pending(self) -> bytes:
         """Plain bytes still owed from input already received (none by default)."""
         return b""
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("the stream is closed")
+
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.transport.send_all(self._compress(bytes(data)))
+        with self._sending:
+            if not data:
+                await trio.lowlevel.checkpoint()
+                self._check_open()
+                return
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self._check_open()
+            if self._send_broken:
+                raise trio.BrokenResourceError("an earlier send failed part-way")
+            compressed = self._compress(bytes(data))
+            try:
+                await self.transport.send_all(compressed)
+            except BaseException:
+                self._send_broken = True
+                raise
+
+    async def wait_send_all_might_not_block(self) -> None:
+        with self._sending:
+            if self._closed:
+                await trio.lowlevel.checkpoint()
+                self._check_open()
+            await self.transport.wait_send_all_might_not_block()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        # A chunk may hold no complete frame yet: read on until there is plain data or EOF.
-        pending = self._pending()
-        if pending:
+        limit = _receive_limit(max_bytes)
+        with self._receiving:
+            if self._closed or self._receive_error is not None:
+                await trio.lowlevel.checkpoint()
+                self._check_open()
+                raise trio.BrokenResourceError(self._receive_error)
+            try:
+                return await self._receive_plain(limit)
+            except trio.BrokenResourceError as error:
+                self._receive_error = str(error) or "the stream is broken"
+                raise
+
+    async def _receive_plain(self, limit: int | None) -> bytes:
+        plain = self._plain
+        if not plain:
+            plain += self._pending()
+        if plain:
             await trio.lowlevel.checkpoint()
-            return pending
+            self._check_open()
+            return _take(plain, limit)
+        # A chunk may hold no complete frame yet: read on until there is plain data or EOF.
         while True:
             data = await self.transport.receive_some(RECEIVE_SIZE)
             if not data:
                 return b""
-            plain = self._decompress(bytes(data))
-            if plain:
-                return plain
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.transport.wait_send_all_might_not_block()
+            decoded = self._decompress(bytes(data))
+            if decoded:
+                if limit is None or len(decoded) <= limit:
+                    return decoded  # the common case, without copying it through the buffer
+                plain += decoded
+                return _take(plain, limit)
 
     async def aclose(self) -> None:
+        self._closed = True
+        self._plain.clear()
         await self.transport.aclose()
 
 
