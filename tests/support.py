@@ -9,13 +9,21 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Generic, TypeVar
 
 import trio
 
 from trinsq import RunningBroker
 from trinsq.protocol import Frame, FrameDecoder, FrameType
 
-__all__ = ["BrokerProcess", "RawClient", "body", "mpub_body", "run_broker_process"]
+__all__ = [
+    "BrokerProcess",
+    "RawClient",
+    "StreamClient",
+    "body",
+    "mpub_body",
+    "run_broker_process",
+]
 
 _LISTENING = re.compile(rb"TCP: listening on 127\.0\.0\.1:(\d+)")
 
@@ -31,21 +39,17 @@ def mpub_body(messages: list[bytes]) -> bytes:
     return body(inner)
 
 
-class RawClient:
-    """A plain TCP connection speaking V2 by hand, for byte-exact tests."""
+StreamT = TypeVar("StreamT", bound=trio.abc.Stream)
 
-    def __init__(self, stream: trio.SocketStream) -> None:
+
+class StreamClient(Generic[StreamT]):
+    """Speaks V2 by hand over any byte stream, for byte-exact tests (tests/memory.py opens
+    one over an in-memory stream)."""
+
+    def __init__(self, stream: StreamT) -> None:
         self.stream = stream
         self.decoder = FrameDecoder()
         self.raw_received = bytearray()
-
-    @classmethod
-    async def connect(cls, broker: RunningBroker, *, magic: bytes = b"  V2") -> RawClient:
-        host, port = broker.addresses.tcp
-        client = cls(await trio.open_tcp_stream(host, port))
-        if magic:
-            await client.send(magic)
-        return client
 
     async def send(self, data: bytes) -> None:
         await self.stream.send_all(data)
@@ -69,7 +73,7 @@ class RawClient:
                 if not data:
                     raise EOFError("connection closed before a frame arrived")
                 self.raw_received += data
-                self.decoder.feed(data)
+                self.decoder.feed(bytes(data))
 
     async def read_raw(self, count: int, timeout: float = 5.0) -> bytes:
         """Return exactly the next ``count`` bytes off the wire, unparsed."""
@@ -117,6 +121,18 @@ class RawClient:
 
     async def aclose(self) -> None:
         await trio.aclose_forcefully(self.stream)
+
+
+class RawClient(StreamClient[trio.SocketStream]):
+    """A plain TCP connection speaking V2 by hand."""
+
+    @classmethod
+    async def connect(cls, broker: RunningBroker, *, magic: bytes = b"  V2") -> RawClient:
+        host, port = broker.addresses.tcp
+        client = cls(await trio.open_tcp_stream(host, port))
+        if magic:
+            await client.send(magic)
+        return client
 
 
 class BrokerProcess:

@@ -89,6 +89,8 @@ class BrokerServer:
         self.addresses: BoundAddresses | None = None
         self.shutdown_requested = trio.Event()
         self._client_ids = itertools.count(1)
+        # Where client connections run while the broker serves them (see accept_stream).
+        self._connections: trio.Nursery | None = None
         self.limits = Limits(
             max_msg_size=options.max_msg_size,
             max_body_size=options.max_body_size,
@@ -194,31 +196,64 @@ class BrokerServer:
 
     async def handle_tcp(self, stream: trio.SocketStream) -> None:
         """Serve one accepted TCP connection; never raises for client misbehaviour."""
-        try:
-            peer = stream.socket.getpeername()
-            remote = f"{peer[0]}:{peer[1]}" if len(peer) == 2 else f"[{peer[0]}]:{peer[1]}"
-        except OSError:
-            remote = "unknown:0"
+        await self.handle_stream(stream, _peer_address(stream))
+
+    async def handle_stream(self, stream: trio.abc.Stream, remote_address: str) -> None:
+        """Serve one client connected through ``stream`` (a socket, or any other
+        ``trio.abc.Stream`` such as one end of ``trio.testing.memory_stream_pair()``) until
+        either side ends the connection.
+
+        Args:
+            stream: the client's byte stream; the client starts by sending the protocol magic.
+            remote_address: ``host:port`` of the peer, as logs and /stats show it.
+
+        Resource handling: ``stream`` is closed before this returns.
+        Error handling: never raises for client misbehaviour or a broken stream.
+        """
         client = Client(
             id=next(self._client_ids),
-            remote_address=remote,
+            remote_address=remote_address,
             connect_time=time.time(),
             settings=self._default_settings,
         )
         self.core.connect(client)
-        log.info("TCP: new client(%s)", remote)
+        log.info("TCP: new client(%s)", remote_address)
         protocol = V2ServerConnection(self.limits)
         protocol.tls_required = self.options.tls_required != "false"
         try:
             await ClientConnection(self, stream, client, protocol).run()
         except* (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as group:
-            log.info("[%s] connection ended: %s", remote, error_text(group.exceptions[0]))
+            log.info("[%s] connection ended: %s", remote_address, error_text(group.exceptions[0]))
         except* Exception:
-            log.exception("[%s] internal error serving client; closing its connection", remote)
+            log.exception(
+                "[%s] internal error serving client; closing its connection", remote_address
+            )
         finally:
             self.core.disconnect(client)
             await trio.aclose_forcefully(stream)
-            log.info("[%s] disconnected", remote)
+            log.info("[%s] disconnected", remote_address)
+
+    def accept_stream(self, stream: trio.abc.Stream, remote_address: str) -> None:
+        """Serve a client on an already-connected ``stream`` as if the TCP listener had
+        accepted it: :meth:`handle_stream` runs in the nursery of the broker's TCP clients, so
+        the connection ends when the broker shuts down (tests connect over memory streams
+        this way).
+
+        Raises:
+            RuntimeError: the broker is not serving TCP clients (not started, or stopping).
+        """
+        if self._connections is None:
+            raise RuntimeError("the broker is not serving clients")
+        self._connections.start_soon(self.handle_stream, stream, remote_address)
+
+
+def _peer_address(stream: trio.SocketStream) -> str:
+    """The peer's ``host:port`` (``[host]:port`` for IPv6)."""
+    try:
+        peer = stream.socket.getpeername()
+    except OSError:
+        return "unknown:0"
+    return f"{peer[0]}:{peer[1]}" if len(peer) == 2 else f"[{peer[0]}]:{peer[1]}"
 
 
 async def _serve_tcp_listeners(
@@ -231,7 +266,12 @@ async def _serve_tcp_listeners(
         await connections.start(
             partial(trio.serve_listeners, server.handle_tcp, listeners, handler_nursery=connections)
         )
-        task_status.started()
+        server._connections = connections
+        try:
+            task_status.started()
+            await trio.sleep_forever()
+        finally:
+            server._connections = None
 
 
 async def serve_broker(
