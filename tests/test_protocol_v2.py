@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import pytest
 
 from trinsq.protocol import (
+    BUSY,
     CLOSED,
     MAGIC_V2,
     NEED_DATA,
@@ -99,6 +100,8 @@ def drain(conn: V2ServerConnection) -> list[Command]:
         result = conn.next_command()
         if result is NEED_DATA or result is CLOSED:
             return commands
+        if result is BUSY:
+            continue  # a step of a large MPUB
         commands.append(result)
         if isinstance(result, Subscribe):
             conn.subscribed()

@@ -21,7 +21,7 @@ from trinsq.broker.core._client import Client
 from trinsq.broker.core._graph import TopicGraph
 from trinsq.broker.core._services import BoundAddresses, QueueHealth, StorageService
 from trinsq.broker.core._stats import InfoDocument
-from trinsq.broker.tcp._session import AuthRequest, V2Session
+from trinsq.broker.tcp._session import WORK_PER_TURN, AuthRequest, Progress, V2Session
 from trinsq.protocol import (
     ClientSettings,
     Frame,
@@ -107,9 +107,15 @@ class Wire:
     host: FakeHost
     decoder: FrameDecoder = attrs.field(factory=FrameDecoder)
 
-    def send(self, data: bytes) -> bool:
-        self.session.receive_data(data)
-        return self.session.run_commands()
+    def send(self, data: bytes) -> Progress:
+        """Feed ``data`` and run turns until it has all run, the connection must end, or the
+        transport has a request to carry out."""
+        session = self.session
+        session.receive_data(data)
+        while (progress := session.run_commands()) is Progress.YIELD:
+            if session.upgrade is not None or session.auth_request is not None:
+                break
+        return progress
 
     def frames(self) -> list[Frame]:
         self.decoder.feed(bytes(self.session.out))
@@ -242,3 +248,78 @@ def test_an_expired_authorization_is_renewed_before_the_command() -> None:
     wire.session.auth_request = None
     with pytest.raises(ProtocolError, match="E_UNAUTHORIZED"):  # judged by the new answer
         wire.session.auth_answered(request, AuthState("me", "", (), expires=0.0))
+
+
+# -- bounded turns -------------------------------------------------------------------------------
+
+
+def run_turns(wire: Wire) -> tuple[int, Progress]:
+    """Run the session's turns to the end of its input; count those that used up the turn."""
+    turns = 0
+    while (progress := wire.session.run_commands()) is Progress.YIELD:
+        turns += 1
+    return turns, progress
+
+
+def test_a_turn_runs_a_bounded_number_of_commands() -> None:
+    wire = make_world().connect()
+    wire.session.receive_data(b"NOP\n" * (3 * WORK_PER_TURN + 5))
+    assert run_turns(wire) == (3, Progress.NEED_DATA)
+
+
+def mpub_command(topic: str, count: int) -> bytes:
+    inner = struct.pack(">i", count) + b"".join(body(b"%d" % i) for i in range(count))
+    return f"MPUB {topic}\n".encode() + body(inner)
+
+
+def test_a_large_mpub_is_published_over_turns_and_answered_once() -> None:
+    world = make_world()
+    producer, consumer = world.connect(), world.connect()
+    consumer.send(b"SUB big c\n")
+    assert consumer.responses() == [b"OK"]
+    channel = consumer.session.client.channel
+    assert channel is not None
+    count = 5 * WORK_PER_TURN
+    producer.session.receive_data(mpub_command("big", count))
+    progress = Progress.YIELD
+    while not channel.message_count:
+        progress = producer.session.run_commands()
+        assert progress is Progress.YIELD
+    # Published in part, not answered yet; a consumer may take the first messages already.
+    assert 0 < channel.message_count < count
+    assert producer.responses() == []
+    assert consumer.session.take_messages(channel, 3) == 0
+    assert [f.message_fields()[3] for f in consumer.frames()] == [b"0", b"1", b"2"]
+    assert run_turns(producer)[1] is Progress.NEED_DATA
+    assert producer.responses() == [b"OK"]
+    assert channel.message_count == count
+    assert producer.session.client.pub_counts == {"big": count}
+
+
+def test_an_mpub_that_fails_midway_answers_mpub_failed_and_keeps_the_first_messages() -> None:
+    world = make_world()
+    wire = world.connect()
+    wire.session.receive_data(mpub_command("t", 5 * WORK_PER_TURN))
+    topic = None
+    while topic is None or not topic.message_count:
+        assert wire.session.run_commands() is Progress.YIELD
+        topic = world.broker.core.topics.get("t")
+    published = topic.message_count
+    persistence = world.broker.core.graph.persistence
+    assert isinstance(persistence, RecordingPersistence)
+    persistence.failing = "no space left on device"
+    assert run_turns(wire)[1] is Progress.STOP
+    assert wire.responses() == [b"E_MPUB_FAILED MPUB failed no space left on device"]
+    assert published >= WORK_PER_TURN - 1
+
+
+def test_an_mpub_into_a_topic_deleted_midway_fails() -> None:
+    world = make_world()
+    wire = world.connect()
+    wire.session.receive_data(mpub_command("t", 5 * WORK_PER_TURN))
+    while "t" not in world.broker.core.topics or not world.broker.core.topics["t"].message_count:
+        assert wire.session.run_commands() is Progress.YIELD
+    world.broker.core.delete_topic("t")
+    assert run_turns(wire)[1] is Progress.STOP
+    assert wire.responses() == [b"E_MPUB_FAILED MPUB failed exiting"]
+    assert "t" not in world.broker.core.topics  # the rest did not make a new one

@@ -74,9 +74,11 @@ from ._v1 import (
     v1_magic,
 )
 from ._v2 import (
+    BUSY,
     CLOSED,
     MAGIC_V2,
     NEED_DATA,
+    Busy,
     ClientState,
     Limits,
     NeedData,
@@ -86,6 +88,7 @@ from ._v2 import (
 )
 
 __all__ = [
+    "BUSY",
     "CLOSED",
     "CLOSE_WAIT_FRAME",
     "EPHEMERAL_SUFFIX",
@@ -99,6 +102,7 @@ __all__ = [
     "NON_FATAL_CODES",
     "OK_FRAME",
     "Auth",
+    "Busy",
     "ClientSettings",
     "ClientState",
     "Close",

@@ -7,6 +7,8 @@ tables, topic existence, auth).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 
 __all__ = [
@@ -51,7 +53,7 @@ class Publish:
 @attrs.frozen(slots=True)
 class MultiPublish:
     topic: str
-    bodies: tuple[bytes, ...]
+    bodies: Sequence[bytes]  # a tuple, or the parser's MpubBodies (one buffer, sliced lazily)
 
 
 @attrs.frozen(slots=True)

@@ -5,6 +5,10 @@ validated commands with :meth:`V2ServerConnection.next_command`. Checks run in n
 and as early as nsqd runs them: a bad size is reported as soon as the 4 size bytes arrive, not
 after the body. A fatal problem raises :class:`ProtocolError` (send its frame, then close) or
 :class:`ConnectionMustClose` (close silently).
+
+No call does unbounded work: an MPUB body (up to a million messages) is read in steps of at
+most :data:`MPUB_MESSAGES_PER_STEP` messages, and ``next_command`` returns :data:`BUSY` after
+a step while more of the body is buffered, so the caller can let others run in between.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import enum
 import struct
 from collections.abc import Callable, Generator
 from typing import Final
+
+import attrs
 
 from ._commands import (
     Auth,
@@ -32,14 +38,17 @@ from ._commands import (
 from ._errors import ConnectionMustClose, ProtocolError
 from ._gofmt import go_quote, parse_base10, to_int64, wrap_duration_ms
 from ._limits import Limits
-from ._mpub import mpub_messages, parse_binary_mpub
+from ._mpub import MpubReader, MpubStep, parse_binary_mpub
 from ._names import is_valid_name_bytes
 from ._receive import ReceiveBuffer
 
 __all__ = [
+    "BUSY",
     "CLOSED",
     "MAGIC_V2",
+    "MPUB_MESSAGES_PER_STEP",
     "NEED_DATA",
+    "Busy",
     "ClientState",
     "Limits",
     "NeedData",
@@ -50,6 +59,9 @@ __all__ = [
 
 MAGIC_V2: Final = b"  V2"
 MESSAGE_ID_LENGTH: Final = 16
+# At most this many MPUB messages are read per next_command call (about a millisecond of work):
+# a legal MPUB holds up to a million.
+MPUB_MESSAGES_PER_STEP: Final = 1024
 
 
 class ClientState(enum.IntEnum):
@@ -74,8 +86,16 @@ class StreamClosed(enum.Enum):
     CLOSED = enum.auto()
 
 
+class Busy(enum.Enum):
+    """Returned by next_command when it stopped after a bounded step of a large command (an
+    MPUB body) with more of it already buffered: call again, after letting others run."""
+
+    BUSY = enum.auto()
+
+
 NEED_DATA: Final = NeedData.NEED_DATA
 CLOSED: Final = StreamClosed.CLOSED
+BUSY: Final = Busy.BUSY
 _NOP: Final = Nop()
 _CLOSE: Final = Close()
 
@@ -87,8 +107,13 @@ _BodyReader = Generator[_Read, bytes, bytes]  # a step of a _BodyParser that yie
 
 
 _INT32_BE: Final = struct.Struct(">i")
-_FAST_PUBLISH: Final = frozenset({b"PUB", b"MPUB"})
 _DELIVERY_STATES: Final = frozenset({ClientState.SUBSCRIBED, ClientState.CLOSING})
+
+
+@attrs.frozen
+class _PendingMpub:
+    topic: str
+    reader: MpubReader
 
 
 def _int32(raw: bytes) -> int:
@@ -137,9 +162,15 @@ class V2ServerConnection(ReceiveBuffer):
         super().__init__()
         self._need_magic = expect_magic
         self._body: _BodyParser | None = None
+        self._pending_mpub: _PendingMpub | None = None  # an MPUB whose body is being read
+        # Reads on in the body being read (one of the two above), if any.
+        self._resume: Callable[[], Command | NeedData | StreamClosed | Busy] | None = None
+        self.mpub_messages_per_step = MPUB_MESSAGES_PER_STEP
         self._want: _Read = (0, "", "")
         self._failed = False
-        self._handlers: dict[bytes, Callable[[list[bytes]], Command | _BodyParser]] = {
+        self._handlers: dict[
+            bytes, Callable[[list[bytes]], Command | _BodyParser | NeedData | Busy]
+        ] = {
             b"IDENTIFY": self._identify,
             b"FIN": self._fin,
             b"RDY": self._rdy,
@@ -171,6 +202,8 @@ class V2ServerConnection(ReceiveBuffer):
     def read_failure(self) -> ProtocolError | None:
         """The error nsqd would report if reading stopped now (EOF or a read deadline) in the
         middle of a command body; None when no body is pending."""
+        if self._pending_mpub is not None:
+            return ProtocolError(*self._pending_mpub.reader.wanted())
         if self._body is None:
             return None
         _, code, text = self._want
@@ -178,8 +211,9 @@ class V2ServerConnection(ReceiveBuffer):
 
     # -- output --------------------------------------------------------------------------------
 
-    def next_command(self) -> Command | NeedData | StreamClosed:
-        """Return the next complete command, NEED_DATA, or CLOSED.
+    def next_command(self) -> Command | NeedData | StreamClosed | Busy:
+        """Return the next complete command, NEED_DATA, CLOSED, or BUSY (a bounded step of a
+        large MPUB body was read and more of it is buffered: call again).
 
         Raises:
             ProtocolError: a fatal client error; send its frame and close.
@@ -188,17 +222,19 @@ class V2ServerConnection(ReceiveBuffer):
         if self._failed:
             raise RuntimeError("the connection already failed")
         try:
-            if self._body is not None:
-                return self._drive_body()
+            if self._resume is not None:
+                return self._resume()
             if self._need_magic:
                 return self._read_magic()
             return self._read_line()
         except (ProtocolError, ConnectionMustClose):
             self._failed = True
             self._body = None
+            self._pending_mpub = None
+            self._resume = None
             raise
 
-    def _read_magic(self) -> Command | NeedData | StreamClosed:
+    def _read_magic(self) -> Command | NeedData | StreamClosed | Busy:
         if self.buffered < 4:
             return CLOSED if self._eof else NEED_DATA
         magic = bytes(self._buffer[self._pos : self._pos + 4])
@@ -208,7 +244,7 @@ class V2ServerConnection(ReceiveBuffer):
         self._need_magic = False
         return self._read_line()
 
-    def _read_line(self) -> Command | NeedData | StreamClosed:
+    def _read_line(self) -> Command | NeedData | StreamClosed | Busy:
         buffer = self._buffer
         start = self._pos
         newline = buffer.find(b"\n", start + self._scanned)
@@ -238,8 +274,8 @@ class V2ServerConnection(ReceiveBuffer):
             and self.state in _DELIVERY_STATES
         ):
             return Finish(params[1])  # the commonest command, in one step
-        if name in _FAST_PUBLISH and len(params) >= 2 and is_valid_name_bytes(params[1]):
-            complete = self._complete_publish(name, params[1])
+        if name == b"PUB" and len(params) >= 2 and is_valid_name_bytes(params[1]):
+            complete = self._complete_publish(params[1])
             if complete is not None:
                 return complete
         handler = self._handlers.get(name)
@@ -248,51 +284,40 @@ class V2ServerConnection(ReceiveBuffer):
         result = handler(params)
         if isinstance(result, Generator):
             self._body = result
+            self._resume = self._drive_body
             self._want = next(result)
             return self._drive_body()
         return result
 
-    def _complete_publish(self, name: bytes, raw_topic: bytes) -> Command | None:
-        """The common case, a PUB or MPUB that arrived whole and valid, parsed in one pass.
+    def _complete_publish(self, raw_topic: bytes) -> Command | None:
+        """The common case, a PUB that arrived whole and valid, parsed in one step.
 
         Returns None for anything else (still incomplete, or a size that is wrong): the
         incremental path then reads it and raises nsqd's errors, so this path never has to.
         """
         buffer = self._buffer
         start = self._pos
-        available = len(buffer) - start
-        if available < 4:
+        if len(buffer) - start < 4:
             return None
         (size,) = _INT32_BE.unpack_from(buffer, start)
-        limits = self.limits
-        if name == b"PUB":
-            if not 0 < size <= limits.max_msg_size or available < 4 + size:
-                return None
-            self._pos = start + 4 + size
-            return Publish(raw_topic.decode("ascii"), bytes(buffer[start + 4 : start + 4 + size]))
-        if not 4 < size <= limits.max_body_size or available < 4 + size:
+        if not 0 < size <= self.limits.max_msg_size or len(buffer) - start < 4 + size:
             return None
-        end = start + 4 + size
-        (count,) = _INT32_BE.unpack_from(buffer, start + 4)
-        if count <= 0 or count > (limits.max_body_size - 4) // 5:
-            return None
-        max_msg_size = limits.max_msg_size
-        unpack = _INT32_BE.unpack_from
-        position = start + 8
-        bodies = []
-        for _ in range(count):
-            if position + 4 > end:
-                return None
-            (message_size,) = unpack(buffer, position)
-            position += 4
-            if not 0 < message_size <= max_msg_size or position + message_size > end:
-                return None
-            bodies.append(bytes(buffer[position : position + message_size]))
-            position += message_size
-        if position != end:
-            return None
-        self._pos = end
-        return MultiPublish(raw_topic.decode("ascii"), tuple(bodies))
+        self._pos = start + 4 + size
+        return Publish(raw_topic.decode("ascii"), bytes(buffer[start + 4 : start + 4 + size]))
+
+    def _read_mpub(self) -> MultiPublish | NeedData | Busy:
+        """Read on in the pending MPUB body, at most one step's worth of messages."""
+        pending = self._pending_mpub
+        assert pending is not None
+        self._pos, step = pending.reader.read(
+            self._buffer, self._pos, self.mpub_messages_per_step, eof=self._eof
+        )
+        if step is MpubStep.NEED_DATA:
+            return NEED_DATA
+        if step is MpubStep.STEP_USED:
+            return BUSY
+        self._pending_mpub = self._resume = None
+        return MultiPublish(pending.topic, pending.reader.bodies())
 
     def _drive_body(self) -> Command | NeedData | StreamClosed:
         body = self._body
@@ -309,7 +334,7 @@ class V2ServerConnection(ReceiveBuffer):
             try:
                 self._want = body.send(chunk)
             except StopIteration as done:
-                self._body = None
+                self._body = self._resume = None
                 command: Command = done.value
                 return command
 
@@ -409,21 +434,14 @@ class V2ServerConnection(ReceiveBuffer):
         body = yield from self._sized_body("DPUB", "E_BAD_MESSAGE", message=True)
         return DeferredPublish(topic, body, _whole_ms(duration_ns))
 
-    def _mpub(self, params: list[bytes]) -> _BodyParser:
+    def _mpub(self, params: list[bytes]) -> MultiPublish | NeedData | Busy:
         if len(params) < 2:
             raise ProtocolError("E_INVALID", "MPUB insufficient number of parameters")
         # nsqd repeats the code inside the description here; clients see exactly that.
         topic = self._topic(params, "MPUB", code_prefix="E_BAD_TOPIC ")
-        limits = self.limits
-        body_size = _int32((yield (4, "E_BAD_BODY", "MPUB failed to read body size")))
-        if body_size <= 0:
-            raise ProtocolError("E_BAD_BODY", f"MPUB invalid body size {body_size}")
-        if body_size > limits.max_body_size:
-            raise ProtocolError(
-                "E_BAD_BODY", f"MPUB body too big {body_size} > {limits.max_body_size}"
-            )
-        bodies = yield from mpub_messages(limits, body_size)
-        return MultiPublish(topic, bodies)
+        self._pending_mpub = _PendingMpub(topic, MpubReader(self.limits, framed=True))
+        self._resume = self._read_mpub
+        return self._read_mpub()
 
     def _rdy(self, params: list[bytes]) -> Command:
         if self.state == ClientState.CLOSING:

@@ -2,16 +2,22 @@
 (nsqd/protocol_v2.go's IOLoop and messagePump).
 
 The reader feeds whatever arrives to the client's sans-IO session (_session.py), which runs
-every complete command without awaiting and appends responses to its output buffer; the
-reader then carries out what the session asked for (a stream upgrade, an AUTH query, an fsync
-before publishes are answered in crash-safe mode). The pump is the only task that writes: it
+complete commands without awaiting and appends responses to its output buffer; the reader
+then carries out what the session asked for (a stream upgrade, an AUTH query, an fsync before
+publishes are answered in crash-safe mode). The session works in bounded turns (a thousand
+commands or published messages, about a millisecond); between turns the reader passes a
+checkpoint so every other client gets its turn, and it reads more only once everything
+buffered has run. So no input, however large (a million-message MPUB) or however compressed,
+holds the event loop for more than a turn. The pump is the only task that writes: it
 has the session encode as many messages as the client's RDY window allows in one call into
 the same buffer, and sends it in one ``send_all`` when nsqd would flush (a response is
 waiting, the client is not ready for more, the buffer is full, or the output-buffer timeout
 passed). It also sends heartbeats. Whichever task ends the connection cancels the other.
 
-Time limits are cancel scopes: the read deadline (two heartbeat intervals) is pushed forward on
-every read, and each write must finish within one interval, as nsqd's deadlines do.
+Time limits are cancel scopes: the read deadline (two heartbeat intervals) runs only while the
+reader waits for the client, from the moment it starts waiting, as nsqd sets it before each
+read; time spent on the client's input already received (or on anyone else's) never counts
+against it. Each write must finish within one interval, as nsqd's deadlines do.
 
 Stream upgrades (TLS, snappy, deflate after IDENTIFY): the reader stops running commands after
 an IDENTIFY that negotiated one, has the pump flush the JSON reply and park, wraps
@@ -41,7 +47,7 @@ from ..core._channel import Channel
 from ..core._client import Client
 from ..core._services import BrokerServices
 from ._connection_auth import common_name, query_auth
-from ._session import AuthRequest, V2Session
+from ._session import AuthRequest, Progress, V2Session
 from ._streams import DeflateStream, PrefixedStream, SnappyStream
 
 __all__ = ["ClientConnection"]
@@ -119,8 +125,7 @@ class ClientConnection:
         self._heartbeat_interval = interval
         now = trio.current_time()
         self._heartbeat_due = now + interval if interval > 0 else math.inf
-        self._extend_read_deadline(now)
-        self.wake()
+        self.wake()  # the reader applies the read deadline when it next waits
 
     # -- coordination between the two tasks --------------------------------------------------
 
@@ -134,25 +139,21 @@ class ClientConnection:
         self._finishing = True
         self.wake()
 
-    def _extend_read_deadline(self, now: float) -> None:
-        interval = self._heartbeat_interval
-        self._read_scope.deadline = now + 2 * interval if interval > 0 else math.inf
-
     # -- reader --------------------------------------------------------------------------------
 
     async def _reader(self) -> None:
         session = self.session
-        with self._read_scope:
+        scope = self._read_scope
+        with scope:
             while True:
+                interval = self._heartbeat_interval
+                scope.deadline = trio.current_time() + 2 * interval if interval > 0 else math.inf
                 data = await self.stream.receive_some(RECEIVE_SIZE)
-                self._extend_read_deadline(trio.current_time())
+                scope.deadline = math.inf  # running what arrived is the broker's time
                 session.receive_data(data)
                 if await self._run_buffered():
                     break
-                while len(session.out) > MAX_PENDING_OUTPUT:
-                    self._drained = trio.Event()
-                    await self._drained.wait()
-        if self._read_scope.cancelled_caught:
+        if scope.cancelled_caught:
             log.info(
                 "[%s] closing: no data for two heartbeat intervals", self.client.remote_address
             )
@@ -162,13 +163,14 @@ class ClientConnection:
         self._finish_up()
 
     async def _run_buffered(self) -> bool:
-        """Run every buffered command in order, carrying out what the session asks for in
-        between; return whether to stop reading."""
+        """Run every buffered command in order, one bounded turn at a time with a checkpoint
+        between turns, carrying out what the session asks for in between; return whether to
+        stop reading."""
         session = self.session
         while True:
-            stop = session.run_commands()
+            progress = session.run_commands()
             if session.held is not None:
-                # Crash-safe mode: one fsync covers every publish of this batch (and any other
+                # Crash-safe mode: one fsync covers every publish of this turn (and any other
                 # connection's that is due), then their responses go out in order.
                 await self.server.storage.sync()
                 session.release_held()
@@ -176,15 +178,20 @@ class ClientConnection:
                 await self._upgrade_stream(session.upgrade)
                 session.upgrade = None
             request, session.auth_request = session.auth_request, None
-            if request is None:
-                return stop
-            try:
-                await self._answer_auth(request)
-            except ProtocolError as error:
-                if session.fail(error):
-                    return True
-            if stop:
+            if request is not None:
+                try:
+                    await self._answer_auth(request)
+                except ProtocolError as error:
+                    if session.fail(error):
+                        return True
+            if progress is Progress.STOP:
                 return True
+            while len(session.out) > MAX_PENDING_OUTPUT:
+                self._drained = trio.Event()
+                await self._drained.wait()
+            if progress is Progress.NEED_DATA:
+                return False
+            await trio.lowlevel.checkpoint()  # let everyone else have a turn
 
     async def _answer_auth(self, request: AuthRequest) -> None:
         """Ask the auth servers (only this connection waits) and give the session the answer.

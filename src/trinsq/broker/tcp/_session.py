@@ -6,19 +6,27 @@ stream upgrade after IDENTIFY, an AUTH query, an fsync before answering publishe
 crash-safe mode. It turns each parsed command into a call on the broker core and its
 outcome into nsqd's response bytes. It never awaits; the transport (_connection.py) reads,
 writes, waits and runs the requests, and tells the session how they went.
+
+Work is done in bounded turns: :meth:`V2Session.run_commands` stops after
+:data:`WORK_PER_TURN` units (a command, or a message published) and the transport lets other
+clients run before calling it again. A large MPUB is therefore read (by the parser, in
+steps) and published (through a core :class:`Publication`, in steps) over many turns; its
+one OK (or error) comes after the last message, as in nsqd.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import attrs
 
 from ...protocol import (
+    BUSY,
     CLOSE_WAIT_FRAME,
     CLOSED,
     NEED_DATA,
@@ -46,14 +54,25 @@ from ...protocol import (
     negotiate_identify,
 )
 from ..core._authstate import AuthState
-from ..core._broker import CoreError
+from ..core._broker import CoreError, Publication
 from ..core._channel import Channel, ChannelError
 from ..core._client import Client
 from ..core._services import BrokerServices
 
-__all__ = ["AuthRequest", "SessionHost", "V2Session"]
+__all__ = ["WORK_PER_TURN", "AuthRequest", "Progress", "SessionHost", "V2Session"]
 
 log = logging.getLogger("trinsq.broker")
+
+# Units of work (a command, a message published) per run_commands call: a millisecond or two.
+WORK_PER_TURN: Final = 1024
+
+
+class Progress(enum.Enum):
+    """How :meth:`V2Session.run_commands` stopped."""
+
+    NEED_DATA = enum.auto()  # every buffered command ran: read more
+    YIELD = enum.auto()  # the turn is used up, or a request waits: let others run, call again
+    STOP = enum.auto()  # end the connection
 
 
 def _text(raw: bytes) -> str:
@@ -111,6 +130,9 @@ class V2Session:
         self.upgrade: IdentifyResult | None = None
         self.auth_request: AuthRequest | None = None
         self._auth_just_queried = False
+        self._budget = WORK_PER_TURN  # work left in this turn
+        # A publish carried out over several turns, and its command's name (PUB, MPUB, DPUB).
+        self._publishing: tuple[str, Publication] | None = None
         self._dispatch: dict[type[Any], Callable[[Any], None]] = {
             Identify: self._identify,
             Auth: self._auth,
@@ -145,27 +167,40 @@ class V2Session:
         self.respond(encode_error(error))
         return error.fatal
 
-    def run_commands(self) -> bool:
-        """Run buffered commands until the input runs out or one needs the transport (an
-        upgrade, an auth query, a durable write); returns whether to stop reading."""
+    def run_commands(self) -> Progress:
+        """Run buffered commands, at most :data:`WORK_PER_TURN` units of work, until the input
+        runs out or one needs the transport (an upgrade, an auth query)."""
         protocol = self.protocol
         dispatch = self._dispatch
-        while True:
+        self._budget = WORK_PER_TURN
+        if self._publishing is not None:  # a publish begun in an earlier turn goes first
             try:
-                command = protocol.next_command()
-                if command is NEED_DATA:
-                    return False
-                if command is CLOSED:
-                    return True
-                dispatch[type(command)](command)
-                if self.upgrade is not None or self.auth_request is not None:
-                    return False  # the transport takes over, then comes back for the rest
+                if not self._publish_step():
+                    return Progress.YIELD
             except ProtocolError as error:
                 if self.fail(error):
-                    return True
+                    return Progress.STOP
+        while True:
+            try:
+                if self._budget <= 0:  # spent, also by a publish that goes on next turn
+                    return Progress.YIELD
+                command = protocol.next_command()
+                if command is NEED_DATA:
+                    return Progress.NEED_DATA
+                if command is CLOSED:
+                    return Progress.STOP
+                if command is BUSY:
+                    return Progress.YIELD
+                self._budget -= 1
+                dispatch[type(command)](command)
+                if self.upgrade is not None or self.auth_request is not None:
+                    return Progress.YIELD  # the transport takes over, then comes back
+            except ProtocolError as error:
+                if self.fail(error):
+                    return Progress.STOP
             except ConnectionMustClose as reason:
                 log.error("[%s] - failed to read command - %s", self.client.remote_address, reason)
-                return True
+                return Progress.STOP
 
     def release_held(self) -> None:
         """Crash-safe mode: the publishes answered so far are on disk; send the answers."""
@@ -229,29 +264,61 @@ class V2Session:
         self.respond(OK_FRAME)
 
     def _publish_bodies(
-        self, name: str, topic_name: str, bodies: list[bytes], defer_ms: int
+        self, name: str, topic_name: str, bodies: Sequence[bytes], defer_ms: int
     ) -> None:
         retry = partial(self._publish_bodies, name, topic_name, bodies, defer_ms)
         if not self._authorized(name, topic_name, "", retry):
             return
-        services = self.services
+        core = self.services.core
+        count = len(bodies)
         try:
-            services.core.publish(topic_name, bodies, defer_ms)
+            if count > 1 and count > self._budget:
+                # More than this turn allows: published over several (see run_commands).
+                self._publishing = (name, core.start_publish(topic_name, bodies, defer_ms))
+                self._publish_step()
+                return
+            core.publish(topic_name, bodies, defer_ms)
         except CoreError as error:  # exiting, or the disk write failed
             raise ProtocolError(f"E_{name}_FAILED", f"{name} failed {error}") from None
-        if services.storage.crash_safe and self.held is None:
+        self._budget -= count
+        self._published(topic_name, count)
+
+    def _publish_step(self) -> bool:
+        """Publish the next messages of the pending publish, as many as the turn allows (at
+        least one); answer it once the last is in. Returns whether it is finished; if not,
+        the turn is used up.
+
+        Raises:
+            ProtocolError: E_PUB_FAILED and the like; the messages of earlier steps stay.
+        """
+        assert self._publishing is not None
+        name, publication = self._publishing
+        try:
+            self._budget -= publication.step(max(self._budget, 1))
+        except CoreError as error:  # exiting, or the disk write failed
+            self._publishing = None
+            raise ProtocolError(f"E_{name}_FAILED", f"{name} failed {error}") from None
+        if not publication.finished:
+            self._budget = 0
+            return False
+        self._publishing = None
+        self._published(publication.topic.name, len(publication.bodies))
+        return True
+
+    def _published(self, topic_name: str, count: int) -> None:
+        if self.services.storage.crash_safe and self.held is None:
             self.held = bytearray()
-        self.client.published(topic_name, len(bodies))
+        self.client.published(topic_name, count)
         self.respond(OK_FRAME)
 
     def _publish(self, command: Publish) -> None:
-        self._publish_bodies("PUB", command.topic, [command.body], 0)
+        self._publish_bodies("PUB", command.topic, (command.body,), 0)
 
     def _multi_publish(self, command: MultiPublish) -> None:
-        self._publish_bodies("MPUB", command.topic, list(command.bodies), 0)
+        self._publish_bodies("MPUB", command.topic, command.bodies, 0)
 
     def _deferred_publish(self, command: DeferredPublish) -> None:
-        self._publish_bodies("DPUB", command.topic, [command.body], command.defer_ms)
+        self._publish_bodies("DPUB", command.topic, (command.body,), command.defer_ms)
 
     def _ready(self, command: Ready) -> None:
         self.client.ready_count = command.count
