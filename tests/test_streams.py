@@ -21,7 +21,7 @@ import trio
 import trio.testing
 
 from trinsq.broker.tcp._streams import (
-    MAX_PLAIN_CHUNK,
+    RECEIVE_SIZE,
     DeflateStream,
     PrefixedStream,
     SnappyStream,
@@ -130,7 +130,46 @@ async def test_one_large_chunk_is_handed_out_in_pieces_of_max_bytes(name: str) -
         assert 0 < len(piece) <= 1000
         received += piece
     assert received == data
-    assert len(data) > MAX_PLAIN_CHUNK
+    assert len(data) > RECEIVE_SIZE
+
+
+@pytest.mark.parametrize(("name", "slack"), [("snappy", 65536), ("deflate", 0)])
+@pytest.mark.parametrize("max_bytes", [None, 4096, 7])
+async def test_one_receive_decompresses_about_max_bytes(
+    name: str, slack: int, max_bytes: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compression bomb (1 MiB of NOPs in a few KiB) is unpacked a piece per receive, not
+    at once: deflate makes at most ``max_bytes``, snappy at most one chunk (64 KiB) more."""
+    left, right = trio.testing.memory_stream_pair()
+    sender, receiver = WRAPPERS[name](left), WRAPPERS[name](right)
+    bomb = b"NOP\n" * (1 << 18)
+    await sender.send_all(bomb)
+    produced: list[int] = []
+    produce = receiver._produce  # type: ignore[attr-defined]
+
+    def counted(limit: int) -> bytes:
+        plain: bytes = produce(limit)
+        produced.append(len(plain))
+        return plain
+
+    monkeypatch.setattr(receiver, "_produce", counted)
+    received = bytearray()
+    while len(received) < len(bomb):
+        received += await receiver.receive_some(max_bytes)
+    assert received == bomb
+    limit = RECEIVE_SIZE if max_bytes is None else max_bytes
+    assert max(produced) <= limit + slack
+    if max_bytes == 7:
+        return
+    assert len(produced) >= len(bomb) // (limit + slack)
+
+
+async def test_a_snappy_chunk_longer_than_go_accepts_is_corrupt() -> None:
+    left, right = trio.testing.memory_stream_pair()
+    receiver = SnappyStream(right)
+    await left.send_all(b"\xff\x06\x00\x00sNaPpY" + b"\x00\xff\xff\xff")  # a 16 MiB chunk
+    with pytest.raises(trio.BrokenResourceError, match="chunk too long"):
+        await receiver.receive_some()
 
 
 @pytest.mark.parametrize("name", ["snappy", "deflate"])

@@ -8,6 +8,11 @@ Each keeps trio's stream contract (``trio.testing.check_two_way_stream`` runs th
 tests/test_streams.py): ``receive_some`` returns at most ``max_bytes`` and ``b""`` only at
 EOF, a second concurrent call on the same side raises ``BusyResourceError``, and a closed
 stream raises ``ClosedResourceError`` even while it still holds received bytes.
+
+A compressed stream also bounds the work of one ``receive_some``: it decompresses about
+``max_bytes`` (:data:`RECEIVE_SIZE` when None) and keeps the rest of the input compressed for
+later calls. Deflate expands up to ~1000:1, so one small read from the peer must not turn
+into megabytes of commands at once.
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ import trio
 __all__ = ["DeflateStream", "PrefixedStream", "SnappyStream"]
 
 RECEIVE_SIZE: Final = 65536
-# Plain bytes produced per decompression step: deflate expands up to ~1000:1, and one small
-# compressed chunk must not turn into a huge buffer.
-MAX_PLAIN_CHUNK: Final = 1024 * 1024
+# The largest snappy chunk golang/snappy's reader accepts: its buffer for one block of 64 KiB
+# compressed at worst (maxEncodedLen), plus the checksum. Larger is corrupt.
+MAX_SNAPPY_CHUNK: Final = 32 + 65536 + 65536 // 6 + 4
 
 
 def _receive_limit(max_bytes: int | None) -> int | None:
@@ -140,13 +145,18 @@ class _CompressedStream(trio.abc.Stream):
     def _compress(self, data: bytes) -> bytes:
         raise NotImplementedError
 
-    def _decompress(self, data: bytes) -> bytes:
-        """Plain bytes from ``data``; raises ``BrokenResourceError`` for corrupt input."""
+    def _feed(self, data: bytes) -> None:
+        """Take compressed input from the transport."""
         raise NotImplementedError
 
-    def _pending(self) -> bytes:
-        """Plain bytes still owed from input already received (none by default)."""
-        return b""
+    def _produce(self, limit: int) -> bytes:
+        """Decompress about ``limit`` plain bytes (a little more for snappy, whose chunks
+        are decoded whole) from the input fed so far; b"" when it holds no more yet.
+
+        Raises:
+            BrokenResourceError: the input is corrupt.
+        """
+        raise NotImplementedError
 
     def _check_open(self) -> None:
         if self._closed:
@@ -190,9 +200,10 @@ class _CompressedStream(trio.abc.Stream):
                 raise
 
     async def _receive_plain(self, limit: int | None) -> bytes:
+        step = RECEIVE_SIZE if limit is None else limit
         plain = self._plain
         if not plain:
-            plain += self._pending()
+            plain += self._produce(step)
         if plain:
             await trio.lowlevel.checkpoint()
             self._check_open()
@@ -202,7 +213,8 @@ class _CompressedStream(trio.abc.Stream):
             data = await self.transport.receive_some(RECEIVE_SIZE)
             if not data:
                 return b""
-            decoded = self._decompress(bytes(data))
+            self._feed(bytes(data))
+            decoded = self._produce(step)
             if decoded:
                 if limit is None or len(decoded) <= limit:
                     return decoded  # the common case, without copying it through the buffer
@@ -223,15 +235,57 @@ class SnappyStream(_CompressedStream):
         super().__init__(transport)
         self._compressor = snappy.StreamCompressor()
         self._decompressor = snappy.StreamDecompressor()
+        self._input = bytearray()  # received, not yet decompressed
 
     def _compress(self, data: bytes) -> bytes:
         return bytes(self._compressor.add_chunk(data))
 
-    def _decompress(self, data: bytes) -> bytes:
+    def _feed(self, data: bytes) -> None:
+        self._input += data
+
+    def _produce(self, limit: int) -> bytes:
+        # Whole chunks only, as many as stay within the limit (at least one): each chunk says
+        # how much it decodes to before it is decoded.
+        data = self._input
+        end = len(data)
+        pos = plain = 0
+        while end - pos >= 4:
+            length = int.from_bytes(data[pos + 1 : pos + 4], "little")
+            if length > MAX_SNAPPY_CHUNK:
+                raise trio.BrokenResourceError("invalid snappy stream - chunk too long")
+            if end - pos - 4 < length:
+                break
+            size = _snappy_plain_size(data, pos, length)
+            if plain and plain + size > limit:
+                break
+            plain += size
+            pos += 4 + length
+        if not pos:
+            return b""
+        chunks = bytes(data[:pos])
+        del data[:pos]
         try:
-            return bytes(self._decompressor.decompress(data))
+            return bytes(self._decompressor.decompress(chunks))
         except Exception as error:  # python-snappy raises its own types for bad frames
             raise trio.BrokenResourceError(f"invalid snappy stream - {error}") from None
+
+
+def _snappy_plain_size(data: bytearray, pos: int, length: int) -> int:
+    """How many plain bytes the chunk at ``pos`` (of body ``length``) decodes to, as it says
+    (the decoder checks it): a compressed chunk starts its data, after the checksum, with the
+    length as a varint; an uncompressed one is its data. Other chunks decode to nothing."""
+    kind = data[pos]
+    if kind == 0x01:
+        return max(length - 4, 0)
+    if kind != 0x00:
+        return 0
+    size = shift = 0
+    for byte in data[pos + 8 : min(pos + 4 + length, pos + 13)]:
+        size |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return size
+        shift += 7
+    return 65536  # malformed: the decoder will say so; count it as the most a chunk holds
 
 
 class DeflateStream(_CompressedStream):
@@ -242,16 +296,24 @@ class DeflateStream(_CompressedStream):
         super().__init__(transport)
         self._compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
         self._decompressor = zlib.decompressobj(-15)
+        self._input = b""  # received, not yet decompressed
+        # The last step stopped at its limit: zlib may hold more output even with no input.
+        self._full = False
 
     def _compress(self, data: bytes) -> bytes:
         return self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
 
-    def _decompress(self, data: bytes) -> bytes:
+    def _feed(self, data: bytes) -> None:
+        self._input = self._input + data if self._input else data
+
+    def _produce(self, limit: int) -> bytes:
+        if not self._input and not self._full:
+            return b""
+        decompressor = self._decompressor
         try:
-            return self._decompressor.decompress(data, MAX_PLAIN_CHUNK)
+            plain = decompressor.decompress(self._input, limit)
         except zlib.error as error:
             raise trio.BrokenResourceError(f"invalid deflate stream - {error}") from None
-
-    def _pending(self) -> bytes:
-        tail = self._decompressor.unconsumed_tail
-        return self._decompress(tail) if tail else b""
+        self._input = decompressor.unconsumed_tail
+        self._full = len(plain) == limit
+        return plain
