@@ -146,10 +146,10 @@ class ClientConnection:
         scope = self._read_scope
         with scope:
             while True:
+                # The deadline runs from when the reader starts waiting for the client.
                 interval = self._heartbeat_interval
                 scope.deadline = trio.current_time() + 2 * interval if interval > 0 else math.inf
                 data = await self.stream.receive_some(RECEIVE_SIZE)
-                scope.deadline = math.inf  # running what arrived is the broker's time
                 session.receive_data(data)
                 if await self._run_buffered():
                     break
@@ -169,6 +169,18 @@ class ClientConnection:
         session = self.session
         while True:
             progress = session.run_commands()
+            if (
+                progress is Progress.NEED_DATA
+                and session.held is None
+                and session.upgrade is None
+                and session.auth_request is None
+                and len(session.out) <= MAX_PENDING_OUTPUT
+            ):
+                return False  # the common case: all of it ran without a checkpoint
+            # What follows passes checkpoints while this client's input keeps the broker
+            # busy: that is the broker's time, so the read deadline must not run meanwhile.
+            # (Without a checkpoint it cannot fire; the reader sets it anew before reading.)
+            self._read_scope.deadline = math.inf
             if session.held is not None:
                 # Crash-safe mode: one fsync covers every publish of this turn (and any other
                 # connection's that is due), then their responses go out in order.
