@@ -112,6 +112,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hold", type=float, default=30.0, help="seconds held and measured")
     p.set_defaults(procs=4)
 
+    p = scenario(
+        "fairness",
+        "a PUB's round trip and 1 s-heartbeat clients while others send a max MPUB and a "
+        "deflate NOP bomb, again and again",
+    )
+    duration(p, 10)
+    p.add_argument("--mpub-count", type=int, default=1_048_575, help="one-byte messages per MPUB")
+    p.add_argument("--bomb-bytes", type=int, default=1 << 20, help="NOPs per deflate bomb")
+    p.add_argument("--heartbeat-clients", type=int, default=20)
+    p.add_argument("--heartbeat-interval", type=int, default=1000, help="milliseconds")
+    p.add_argument("--probe-interval", type=float, default=0.005, help="seconds between PUBs")
+
     p = scenario("generator-check", "the generators alone against trivial servers", broker=False)
     batch(p)
     duration(p, 5)
@@ -176,6 +188,15 @@ def _run(args: argparse.Namespace, target: Target) -> list[Report]:
         ),
         "rss-queued": lambda: sc.rss_queued(target, a.messages, a.size, a.batch_size, a.procs),
         "idle": lambda: sc.idle(target, a.connections, a.procs, a.heartbeat_interval, a.hold),
+        "fairness": lambda: sc.fairness(
+            target,
+            a.duration,
+            a.mpub_count,
+            a.bomb_bytes,
+            a.heartbeat_clients,
+            a.heartbeat_interval,
+            a.probe_interval,
+        ),
     }
     out = runs[a.scenario]()
     return out if isinstance(out, list) else [out]

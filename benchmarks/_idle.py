@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import selectors
 import socket
@@ -44,6 +45,8 @@ def idle_clients(
                 chunk = conn.recv(4096)
             except BlockingIOError:
                 continue
+            except ConnectionError:  # reset by a broker that dropped it
+                chunk = b""
             if not chunk:
                 closed += 1
                 sel.unregister(conn)
@@ -56,7 +59,8 @@ def idle_clients(
                     break
                 if ftype == _wire.FRAME_RESPONSE and buf[8 : 4 + size] == _wire.HEARTBEAT:
                     heartbeats += 1
-                    conn.send(_wire.NOP)  # 4 bytes into an empty send buffer
+                    with contextlib.suppress(ConnectionError):  # the next recv says so
+                        conn.send(_wire.NOP)  # 4 bytes into an empty send buffer
                 del buf[: 4 + size]
     end = time.monotonic()
     sel.close()

@@ -1,12 +1,13 @@
 """Every scenario, by name: each drives load-generator processes against a Target and reports.
 
 ``_throughput`` (writer, reader, pair, pub, consumers), ``_latency``, ``_resources`` (rss-queued,
-idle) and ``_gencheck`` (the generators alone) hold them.
+idle), ``_fairness`` and ``_gencheck`` (the generators alone) hold them.
 """
 
 from __future__ import annotations
 
 from benchmarks._common import CPUS
+from benchmarks._fairness import fairness
 from benchmarks._gencheck import generator_check
 from benchmarks._latency import latency
 from benchmarks._resources import idle, rss_queued
@@ -15,6 +16,7 @@ from benchmarks._throughput import consumers, fill, pair, pub, reader, writer
 __all__ = [
     "CPUS",
     "consumers",
+    "fairness",
     "fill",
     "generator_check",
     "idle",

@@ -24,6 +24,7 @@ EXPECTED = {
     "latency": "p999_ms",
     "rss-queued": "rss_mib",
     "idle": "cpu_percent",
+    "fairness": "pub_p99_ms",
 }
 
 
@@ -41,6 +42,11 @@ def smoke() -> int:
         reports.append(sc.latency(target, rate=1000, warmup=0.2, duration=0.5))
         reports.append(sc.rss_queued(target, messages=2000, procs=2, settle=0.1))
         reports.append(sc.idle(target, connections=200, procs=2, heartbeat_ms=1000, hold=1.0))
+        reports.append(
+            sc.fairness(
+                target, duration=1.0, mpub_count=2000, bomb_bytes=16384, heartbeat_clients=5
+            )
+        )
     by_name = {report.scenario: report for report in reports}
     problems = [
         f"{name}: no {key} in its report"
@@ -51,6 +57,8 @@ def smoke() -> int:
         problems.append("reader: did not receive every message the writer published")
     if by_name.get("idle") and by_name["idle"].metrics.get("held") != 200:
         problems.append("idle: the broker closed idle connections that answered heartbeats")
+    if by_name.get("fairness") and by_name["fairness"].metrics.get("heartbeat_dropped"):
+        problems.append("fairness: the broker dropped clients that answered heartbeats")
     elapsed = time.monotonic() - began
     if problems:
         print("smoke FAILED:\n  " + "\n  ".join(problems), flush=True)
