@@ -8,7 +8,7 @@ outcome into nsqd's response bytes. It never awaits; the transport (_connection.
 writes, waits and runs the requests, and tells the session how they went.
 
 Work is done in bounded turns: :meth:`V2Session.run_commands` stops after
-:data:`WORK_PER_TURN` units (a command, or a message published) and the transport lets other
+:data:`WORK_PER_TURN` commands, or as many messages published, and the transport lets other
 clients run before calling it again. A large MPUB is therefore read (by the parser, in
 steps) and published (through a core :class:`Publication`, in steps) over many turns; its
 one OK (or error) comes after the last message, as in nsqd.
@@ -63,7 +63,7 @@ __all__ = ["WORK_PER_TURN", "AuthRequest", "Progress", "SessionHost", "V2Session
 
 log = logging.getLogger("trinsq.broker")
 
-# Units of work (a command, a message published) per run_commands call: a millisecond or two.
+# Commands, and messages published, per run_commands call: a millisecond or two of work.
 WORK_PER_TURN: Final = 1024
 
 
@@ -127,10 +127,11 @@ class V2Session:
         self.held: bytearray | None = None
         self.urgent = False  # a response waits: flush without delay
         # Requests for the transport; each stops command processing until it is done.
-        self.upgrade: IdentifyResult | None = None
-        self.auth_request: AuthRequest | None = None
+        self._upgrade: IdentifyResult | None = None
+        self._auth_request: AuthRequest | None = None
         self._auth_just_queried = False
-        self._budget = WORK_PER_TURN  # work left in this turn
+        self._budget = WORK_PER_TURN  # messages this turn may still publish
+        self._turn_over = False  # a command ended the turn: a request waits, or the budget is spent
         # A publish carried out over several turns, and its command's name (PUB, MPUB, DPUB).
         self._publishing: tuple[str, Publication] | None = None
         self._dispatch: dict[type[Any], Callable[[Any], None]] = {
@@ -147,6 +148,30 @@ class V2Session:
             Close: self._close,
             Nop: self._nop,
         }
+
+    # -- requests for the transport (setting one ends the turn) ----------------------------------
+
+    @property
+    def upgrade(self) -> IdentifyResult | None:
+        """The stream upgrade IDENTIFY negotiated, for the transport to carry out."""
+        return self._upgrade
+
+    @upgrade.setter
+    def upgrade(self, result: IdentifyResult | None) -> None:
+        self._upgrade = result
+        if result is not None:
+            self._turn_over = True
+
+    @property
+    def auth_request(self) -> AuthRequest | None:
+        """A question for the auth servers, for the transport to ask."""
+        return self._auth_request
+
+    @auth_request.setter
+    def auth_request(self, request: AuthRequest | None) -> None:
+        self._auth_request = request
+        if request is not None:
+            self._turn_over = True
 
     # -- input and output ------------------------------------------------------------------------
 
@@ -168,11 +193,13 @@ class V2Session:
         return error.fatal
 
     def run_commands(self) -> Progress:
-        """Run buffered commands, at most :data:`WORK_PER_TURN` units of work, until the input
-        runs out or one needs the transport (an upgrade, an auth query)."""
+        """Run buffered commands until the input runs out, one needs the transport (an
+        upgrade, an auth query), or the turn is used up: :data:`WORK_PER_TURN` commands, or as
+        many messages published."""
         protocol = self.protocol
         dispatch = self._dispatch
         self._budget = WORK_PER_TURN
+        self._turn_over = False
         if self._publishing is not None:  # a publish begun in an earlier turn goes first
             try:
                 if not self._publish_step():
@@ -180,10 +207,9 @@ class V2Session:
             except ProtocolError as error:
                 if self.fail(error):
                     return Progress.STOP
+        commands = WORK_PER_TURN
         while True:
             try:
-                if self._budget <= 0:  # spent, also by a publish that goes on next turn
-                    return Progress.YIELD
                 command = protocol.next_command()
                 if command is NEED_DATA:
                     return Progress.NEED_DATA
@@ -191,10 +217,10 @@ class V2Session:
                     return Progress.STOP
                 if command is BUSY:
                     return Progress.YIELD
-                self._budget -= 1
                 dispatch[type(command)](command)
-                if self.upgrade is not None or self.auth_request is not None:
-                    return Progress.YIELD  # the transport takes over, then comes back
+                commands -= 1
+                if self._turn_over or not commands:
+                    return Progress.YIELD  # the transport takes its turn, then comes back
             except ProtocolError as error:
                 if self.fail(error):
                     return Progress.STOP
@@ -281,6 +307,8 @@ class V2Session:
         except CoreError as error:  # exiting, or the disk write failed
             raise ProtocolError(f"E_{name}_FAILED", f"{name} failed {error}") from None
         self._budget -= count
+        if self._budget <= 0:
+            self._turn_over = True
         self._published(topic_name, count)
 
     def _publish_step(self) -> bool:
@@ -300,6 +328,7 @@ class V2Session:
             raise ProtocolError(f"E_{name}_FAILED", f"{name} failed {error}") from None
         if not publication.finished:
             self._budget = 0
+            self._turn_over = True
             return False
         self._publishing = None
         self._published(publication.topic.name, len(publication.bodies))
