@@ -21,7 +21,13 @@ from trinsq.broker.core._client import Client
 from trinsq.broker.core._graph import TopicGraph
 from trinsq.broker.core._services import BoundAddresses, QueueHealth, StorageService
 from trinsq.broker.core._stats import InfoDocument
-from trinsq.broker.tcp._session import WORK_PER_TURN, AuthRequest, Progress, V2Session
+from trinsq.broker.tcp._session import (
+    COMMANDS_PER_TURN,
+    MESSAGES_PER_TURN,
+    AuthRequest,
+    Progress,
+    V2Session,
+)
 from trinsq.protocol import (
     ClientSettings,
     Frame,
@@ -263,7 +269,7 @@ def run_turns(wire: Wire) -> tuple[int, Progress]:
 
 def test_a_turn_runs_a_bounded_number_of_commands() -> None:
     wire = make_world().connect()
-    wire.session.receive_data(b"NOP\n" * (3 * WORK_PER_TURN + 5))
+    wire.session.receive_data(b"NOP\n" * (3 * COMMANDS_PER_TURN + 5))
     assert run_turns(wire) == (3, Progress.NEED_DATA)
 
 
@@ -279,7 +285,7 @@ def test_a_large_mpub_is_published_over_turns_and_answered_once() -> None:
     assert consumer.responses() == [b"OK"]
     channel = consumer.session.client.channel
     assert channel is not None
-    count = 5 * WORK_PER_TURN
+    count = 5 * MESSAGES_PER_TURN
     producer.session.receive_data(mpub_command("big", count))
     progress = Progress.YIELD
     while not channel.message_count:
@@ -299,7 +305,7 @@ def test_a_large_mpub_is_published_over_turns_and_answered_once() -> None:
 def test_an_mpub_that_fails_midway_answers_mpub_failed_and_keeps_the_first_messages() -> None:
     world = make_world()
     wire = world.connect()
-    wire.session.receive_data(mpub_command("t", 5 * WORK_PER_TURN))
+    wire.session.receive_data(mpub_command("t", 5 * MESSAGES_PER_TURN))
     topic = None
     while topic is None or not topic.message_count:
         assert wire.session.run_commands() is Progress.YIELD
@@ -310,13 +316,13 @@ def test_an_mpub_that_fails_midway_answers_mpub_failed_and_keeps_the_first_messa
     persistence.failing = "no space left on device"
     assert run_turns(wire)[1] is Progress.STOP
     assert wire.responses() == [b"E_MPUB_FAILED MPUB failed no space left on device"]
-    assert published >= WORK_PER_TURN - 1
+    assert published >= MESSAGES_PER_TURN - 1
 
 
 def test_an_mpub_into_a_topic_deleted_midway_fails() -> None:
     world = make_world()
     wire = world.connect()
-    wire.session.receive_data(mpub_command("t", 5 * WORK_PER_TURN))
+    wire.session.receive_data(mpub_command("t", 5 * MESSAGES_PER_TURN))
     while "t" not in world.broker.core.topics or not world.broker.core.topics["t"].message_count:
         assert wire.session.run_commands() is Progress.YIELD
     world.broker.core.delete_topic("t")

@@ -4,15 +4,16 @@
 The reader feeds whatever arrives to the client's sans-IO session (_session.py), which runs
 complete commands without awaiting and appends responses to its output buffer; the reader
 then carries out what the session asked for (a stream upgrade, an AUTH query, an fsync before
-publishes are answered in crash-safe mode). The session works in bounded turns (a thousand
-commands or published messages, about a millisecond); between turns the reader passes a
-checkpoint so every other client gets its turn, and it reads more only once everything
-buffered has run. So no input, however large (a million-message MPUB) or however compressed,
-holds the event loop for more than a turn. The pump is the only task that writes: it
-has the session encode as many messages as the client's RDY window allows in one call into
-the same buffer, and sends it in one ``send_all`` when nsqd would flush (a response is
-waiting, the client is not ready for more, the buffer is full, or the output-buffer timeout
-passed). It also sends heartbeats. Whichever task ends the connection cancels the other.
+publishes are answered in crash-safe mode). The session works in bounded turns (a few
+thousand commands or a thousand published messages, a few milliseconds at most); between
+turns the reader passes a checkpoint so every other client gets its turn, and it reads more
+only once everything buffered has run. So no input, however large (a million-message MPUB)
+or however compressed, holds the event loop for more than a turn. The pump is the only task
+that writes: it has the session encode as many messages as the client's RDY window allows in
+one call into the same buffer, and sends it in one ``send_all`` when nsqd would flush (a
+response is waiting, the client is not ready for more, the buffer is full, or the
+output-buffer timeout passed). It also sends heartbeats. Whichever task ends the connection
+cancels the other.
 
 Time limits are cancel scopes: the read deadline (two heartbeat intervals) runs only while the
 reader waits for the client, from the moment it starts waiting, as nsqd sets it before each
