@@ -127,6 +127,39 @@ def test_an_empty_publish_creates_the_topic_only(world: World) -> None:
     assert world.persistence.commits == []
 
 
+def test_a_publication_puts_its_messages_in_steps(world: World) -> None:
+    world.core.create_topic("big")
+    world.core.create_channel("big", "c")
+    publication = world.core.start_publish("big", [b"%d" % i for i in range(10)])
+    assert publication.step(4) == 4
+    queue = world.core.channel("big", "c").queue
+    assert [message.body for message in queue] == [b"0", b"1", b"2", b"3"]  # visible at once
+    assert not publication.finished
+    assert publication.step(4) == 4
+    assert publication.step(4) == 2
+    assert publication.finished
+    assert [message.body for message in queue] == [b"%d" % i for i in range(10)]
+    assert world.persistence.commits[-3:] == [False, False, False]  # one commit a step
+
+
+def test_a_publication_fails_midway_and_keeps_what_it_put(world: World) -> None:
+    publication = world.core.start_publish("big", [b"x"] * 10)
+    publication.step(4)
+    world.persistence.failing = "no space left on device"
+    with pytest.raises(PublishFailed, match=r"^no space left on device$"):
+        publication.step(4)
+    world.persistence.failing = ""
+    publication = world.core.start_publish("gone", [b"x"] * 10)
+    publication.step(4)
+    world.core.delete_topic("gone")
+    with pytest.raises(TopicExiting):
+        publication.step(4)
+    assert "gone" not in world.core.topics  # the rest did not make a new topic
+    world.core.create_topic("closing").exiting = True
+    with pytest.raises(TopicExiting):
+        world.core.start_publish("closing", [b"x"])
+
+
 def test_topic_operations_need_an_existing_topic(world: World) -> None:
     for operation in (
         lambda: world.core.topic("missing"),

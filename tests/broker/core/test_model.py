@@ -349,3 +349,9 @@ def test_deferred_publish_is_deferred_on_every_channel(
     channels = [topic.get_channel(name) for name in ("a", "b", "c")]
     graph.publish(topic, [b"later"], defer_ms=5000)
     assert [(len(c.deferred), c.depth) for c in channels] == [(1, 0), (1, 0), (1, 0)]
+
+
+def test_message_ids_made_in_one_batch_are_those_made_one_at_a_time() -> None:
+    batch = MessageIdFactory(7, lambda: 2_000_000_000_000_000_000).next_ids(10_000)
+    single = MessageIdFactory(7, lambda: 2_000_000_000_000_000_000)
+    assert batch == [single.next_id() for _ in range(10_000)]  # across two tick overflows

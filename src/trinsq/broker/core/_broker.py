@@ -22,6 +22,7 @@ __all__ = [
     "BrokerCore",
     "ChannelNotFound",
     "CoreError",
+    "Publication",
     "PublishFailed",
     "TopicExiting",
     "TopicNotFound",
@@ -46,6 +47,42 @@ class TopicExiting(CoreError):
 
 class PublishFailed(CoreError):
     """The messages could not be written to disk; ``str()`` is the write error."""
+
+
+@attrs.define(eq=False)
+class Publication:
+    """A publish carried out in bounded steps, so that a large MPUB (up to a million messages)
+    never holds the event loop: each :meth:`step` makes and puts the next messages.
+
+    As in nsqd, whose PutMessages puts them one by one, consumers may get the first messages
+    before the last are put, and a step that fails leaves the earlier ones published.
+    """
+
+    graph: TopicGraph
+    topic: Topic
+    bodies: Sequence[bytes]
+    defer_ms: int = 0
+    published: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.published >= len(self.bodies)
+
+    def step(self, limit: int) -> int:
+        """Put up to ``limit`` more messages into the topic; return how many.
+
+        Raises:
+            TopicExiting: the topic was deleted (or the broker is stopping) since the start.
+            PublishFailed: the disk write failed; this step's messages were not accepted.
+        """
+        if self.topic.exiting:
+            raise TopicExiting("exiting")
+        start = self.published
+        batch = self.bodies[start : start + limit]
+        if batch and not self.graph.publish(self.topic, batch, self.defer_ms):
+            raise PublishFailed(self.graph.persistence.write_error)
+        self.published = start + len(batch)
+        return len(batch)
 
 
 @attrs.define(eq=False)
@@ -94,9 +131,22 @@ class BrokerCore:
         topic = graph.get_topic(topic_name)
         if topic.exiting:
             raise TopicExiting("exiting")
-        if bodies and not graph.publish(topic, list(bodies), defer_ms):
+        if bodies and not graph.publish(topic, bodies, defer_ms):
             raise PublishFailed(graph.persistence.write_error)
         return topic
+
+    def start_publish(
+        self, topic_name: str, bodies: Sequence[bytes], defer_ms: int = 0
+    ) -> Publication:
+        """A publish of ``bodies`` to the topic (created if needed), to carry out in steps.
+
+        Raises:
+            TopicExiting: the topic is being deleted.
+        """
+        topic = self.graph.get_topic(topic_name)
+        if topic.exiting:
+            raise TopicExiting("exiting")
+        return Publication(self.graph, topic, bodies, defer_ms)
 
     # -- topics --------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ No trio here; the running server supplies the clock, the timer scheduler and the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import attrs
@@ -128,7 +128,7 @@ class TopicGraph:
             self.events.topic_created(topic)
         return topic
 
-    def publish(self, topic: Topic, bodies: list[bytes], defer_ms: int = 0) -> bool:
+    def publish(self, topic: Topic, bodies: Sequence[bytes], defer_ms: int = 0) -> bool:
         """Make messages of ``bodies`` and put them into ``topic``.
 
         Returns False when they could not be written to disk (disk full, I/O error): they

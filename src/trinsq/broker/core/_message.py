@@ -66,23 +66,36 @@ class MessageIdFactory:
     def next_ids(self, count: int) -> list[bytes]:
         """Return ``count`` new IDs in increasing order."""
         tick = self._clock_ns() >> 20  # "pseudo-milliseconds", as nsqd divides by 2**20
+        if count <= 0:
+            return []
+        if tick > self._last_tick:
+            self._last_tick = tick
+            sequence = 0
+        else:
+            sequence = self._sequence + 1
+        # IDs within one tick are consecutive numbers: each run of them is made at once.
         ids: list[bytes] = []
-        for _ in range(count):
-            if tick > self._last_tick:
-                self._last_tick = tick
-                self._sequence = 0
-            else:
-                self._sequence += 1
-                if self._sequence > _SEQUENCE_MASK:
-                    self._last_tick += 1
-                    self._sequence = 0
-            value = (
+        while True:
+            if sequence > _SEQUENCE_MASK:
+                self._last_tick += 1
+                sequence = 0
+            run = _SEQUENCE_MASK + 1 - sequence
+            if count < run:
+                run = count
+            first = (
                 ((self._last_tick - _TWEPOCH) << (_SEQUENCE_BITS + _NODE_BITS))
                 | self._node_part
-                | self._sequence
+                | sequence
             )
-            ids.append(b"%016x" % value)
-        return ids
+            if run == 1:
+                ids.append(b"%016x" % first)
+            else:
+                ids += [b"%016x" % value for value in range(first, first + run)]
+            sequence += run
+            count -= run
+            if not count:
+                self._sequence = sequence - 1
+                return ids
 
     def next_id(self) -> bytes:
         return self.next_ids(1)[0]
