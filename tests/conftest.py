@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from tests.deadlines import pytest_collection_modifyitems as pytest_collection_modifyitems
+from tests.deadlines import pytest_configure as pytest_configure
+from tests.support import RawClient
 from trinsq import RunningBroker, open_broker
-
-from .deadlines import pytest_collection_modifyitems as pytest_collection_modifyitems
-from .deadlines import pytest_configure as pytest_configure
-from .support import RawClient
 
 pytest_plugins = ["pytester"]
 

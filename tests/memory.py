@@ -24,10 +24,9 @@ import attrs
 import trio
 import trio.testing
 
+from tests.support import StreamClient
 from trinsq import RunningBroker
 from trinsq.protocol import Frame, FrameType
-
-from .support import StreamClient
 
 __all__ = ["BrokerThreads", "MemoryClient", "connect_in_memory", "run_broker_threads_inline"]
 

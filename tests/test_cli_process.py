@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from .support import body, run_broker_process
+from tests.support import body, run_broker_process
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])

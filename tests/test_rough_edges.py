@@ -21,6 +21,8 @@ from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.trio import serve
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
+from tests.registry.test_registry import IDENTIFY, V1Peer
+from tests.support import RawClient
 from trinsq import open_broker
 from trinsq.broker.core._authstate import AuthError, parse_auth_reply
 from trinsq.broker.storage._diskqueue import DiskQueue
@@ -28,9 +30,6 @@ from trinsq.common._h11compat import install, reason_phrase
 from trinsq.common._httpclient import HttpClientError, get_json
 from trinsq.common._logging import error_text
 from trinsq.registry import open_registry
-
-from .support import RawClient
-from .test_registry import IDENTIFY, V1Peer
 
 # -- reason phrases on HTTP/1.1 status lines -------------------------------------------------
 

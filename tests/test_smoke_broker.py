@@ -5,9 +5,8 @@ from __future__ import annotations
 import httpx
 import trio
 
+from tests.support import RawClient
 from trinsq import RunningBroker, open_broker
-
-from .support import RawClient
 
 
 async def test_open_broker_reports_bound_ports(broker: RunningBroker) -> None:

@@ -22,13 +22,12 @@ from typing import Any
 
 import pytest
 
+from tests.tlsutil import Certificates, make_certificates
 from trinsq import open_broker, open_registry
 from trinsq._cli import main
 from trinsq.broker.storage import _metadata
 from trinsq.broker.storage._metadata import DataPathLock
 from trinsq.common._startup import StartupError
-
-from .tlsutil import Certificates, make_certificates
 
 NOT_LOCAL = "192.0.2.1:0"
 REASONS = {"busy": "address already in use", "not-local": "cannot assign requested address"}

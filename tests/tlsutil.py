@@ -24,10 +24,9 @@ import snappy
 import trio
 import trustme
 
+from tests.interop.pynsq_harness import BrokerProbe, Session, pynsq_against
+from tests.support import body
 from trinsq import RunningBroker
-
-from .pynsq_harness import BrokerProbe, Session, pynsq_against
-from .support import body
 
 __all__ = [
     "CLIENT_COMMON_NAME",
