@@ -127,13 +127,9 @@ class BrokerCore:
             TopicExiting: the topic is being deleted.
             PublishFailed: the disk write failed; none of them was accepted.
         """
-        graph = self.graph
-        topic = graph.get_topic(topic_name)
-        if topic.exiting:
-            raise TopicExiting("exiting")
-        if bodies and not graph.publish(topic, bodies, defer_ms):
-            raise PublishFailed(graph.persistence.write_error)
-        return topic
+        publication = self.start_publish(topic_name, bodies, defer_ms)
+        publication.step(len(bodies))  # all in one step
+        return publication.topic
 
     def start_publish(
         self, topic_name: str, bodies: Sequence[bytes], defer_ms: int = 0
