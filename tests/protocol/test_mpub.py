@@ -17,6 +17,7 @@ import pytest
 from trinsq.protocol import (
     BUSY,
     NEED_DATA,
+    HttpMpubReader,
     Limits,
     MultiPublish,
     ProtocolError,
@@ -173,3 +174,64 @@ def test_http_binary_mpub_reads_in_one_go_and_ignores_trailing_bytes() -> None:
     with pytest.raises(ProtocolError) as caught:
         parse_binary_mpub(inner[:-1], Limits())
     assert caught.value.frame_data == b"E_BAD_MESSAGE MPUB failed to read message body"
+
+
+# -- HTTP /mpub: the whole body is there, read in bounded steps --------------------------------
+
+
+def read_all_steps(reader: HttpMpubReader, max_messages: int) -> int:
+    steps = 1
+    while not reader.step(max_messages):
+        steps += 1
+    return steps
+
+
+@pytest.mark.parametrize("step", [1, 3, 64, 4096])
+def test_http_text_mpub_in_steps_finds_what_one_split_finds(step: int) -> None:
+    rng = random.Random(step)
+    lines = [b"x" * rng.choice([0, 1, 5, 40, 300]) for _ in range(2000)]
+    body = b"\n".join(lines) + rng.choice([b"", b"\n", b"\n\n"])
+    reader = HttpMpubReader(body, Limits(), binary=False)
+    steps = read_all_steps(reader, step)
+    assert list(reader.bodies()) == [line for line in body.split(b"\n") if line]
+    assert steps >= len(body) // (step * 16 + 301)  # bounded by bytes, never one pass
+
+
+def test_http_text_mpub_step_covers_a_line_longer_than_its_window() -> None:
+    body = b"a\n" + b"L" * 10_000 + b"\nb"
+    reader = HttpMpubReader(body, Limits(), binary=False)
+    assert not reader.step(1)  # "a" and the long line: up to the newline after its window
+    assert reader.step(1)
+    assert list(reader.bodies()) == [b"a", b"L" * 10_000, b"b"]
+
+
+def test_http_text_mpub_largest_body_takes_many_small_steps() -> None:
+    body = b"x\n" * (Limits().max_body_size // 2)  # 2,621,440 one-byte messages
+    reader = HttpMpubReader(body, Limits(), binary=False)
+    steps = read_all_steps(reader, 1024)
+    assert steps > 300
+    assert len(reader.bodies()) == Limits().max_body_size // 2
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_http_text_mpub_line_over_max_msg_size_is_msg_too_big(where: str) -> None:
+    limits = Limits(max_msg_size=100)
+    lines = [b"ok"] * 5000
+    lines[{"first": 0, "middle": 2500, "last": -1}[where]] = b"y" * 101
+    reader = HttpMpubReader(b"\n".join(lines), limits, binary=False)
+    with pytest.raises(ProtocolError) as caught:
+        read_all_steps(reader, 16)
+    assert caught.value.code == "E_MSG_TOO_BIG"
+
+
+def test_http_text_mpub_line_of_exactly_max_msg_size_is_fine() -> None:
+    reader = HttpMpubReader(b"y" * 100 + b"\n", Limits(max_msg_size=100), binary=False)
+    read_all_steps(reader, 1)
+    assert list(reader.bodies()) == [b"y" * 100]
+
+
+def test_http_binary_mpub_in_steps_of_few_messages() -> None:
+    bodies = [b"m%d" % n for n in range(1000)]
+    reader = HttpMpubReader(mpub_body(bodies)[4:], Limits(), binary=True)
+    assert read_all_steps(reader, 7) == 143  # ceil(1000 / 7)
+    assert list(reader.bodies()) == bodies

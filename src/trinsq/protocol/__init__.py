@@ -43,6 +43,7 @@ from ._identify import (
     negotiate_identify,
     parse_identify,
 )
+from ._mpub import HttpMpubReader, parse_binary_mpub
 from ._names import (
     EPHEMERAL_SUFFIX,
     MAX_NAME_LENGTH,
@@ -84,7 +85,6 @@ from ._v2 import (
     NeedData,
     StreamClosed,
     V2ServerConnection,
-    parse_binary_mpub,
 )
 
 __all__ = [
@@ -113,6 +113,7 @@ __all__ = [
     "Frame",
     "FrameDecoder",
     "FrameType",
+    "HttpMpubReader",
     "Identify",
     "IdentifyRequest",
     "IdentifyResult",

@@ -38,7 +38,7 @@ from ._commands import (
 from ._errors import ConnectionMustClose, ProtocolError
 from ._gofmt import go_quote, parse_base10, to_int64, wrap_duration_ms
 from ._limits import Limits
-from ._mpub import MpubReader, MpubStep, parse_binary_mpub
+from ._mpub import MpubReader, MpubStep
 from ._names import is_valid_name_bytes
 from ._receive import ReceiveBuffer
 
@@ -54,7 +54,6 @@ __all__ = [
     "NeedData",
     "StreamClosed",
     "V2ServerConnection",
-    "parse_binary_mpub",
 ]
 
 MAGIC_V2: Final = b"  V2"
