@@ -22,7 +22,7 @@ from trinsq.broker.core._broker import (
 from trinsq.broker.core._channel import ChannelError
 from trinsq.broker.core._client import Client
 from trinsq.broker.core._graph import TopicGraph
-from trinsq.broker.core._topic import Topic
+from trinsq.broker.core._topic import BACKLOG_STEP, Topic
 from trinsq.protocol import ClientSettings
 
 
@@ -94,13 +94,15 @@ def world() -> World:
     return World(BrokerCore(graph), persistence, events, clock)
 
 
-def client(client_id: int = 1, msg_timeout_ms: int = 60_000) -> Client:
-    return Client(
-        id=client_id,
-        remote_address=f"127.0.0.1:{40000 + client_id}",
-        connect_time=0.0,
-        settings=ClientSettings(msg_timeout_ms=msg_timeout_ms),
-    )
+def connect(world: World, port: int = 40001) -> Client:
+    return world.core.connect(f"127.0.0.1:{port}", 0.0, ClientSettings(msg_timeout_ms=60_000))
+
+
+def test_connect_gives_each_client_the_next_id_and_lists_it(world: World) -> None:
+    first, second = connect(world), connect(world, 40002)
+    assert (first.id, second.id) == (1, 2)
+    assert world.core.clients == {1: first, 2: second}
+    assert second.remote_address == "127.0.0.1:40002"
 
 
 def test_publish_creates_the_topic_and_commits(world: World) -> None:
@@ -140,6 +142,19 @@ def test_a_publication_puts_its_messages_in_steps(world: World) -> None:
     assert publication.finished
     assert [message.body for message in queue] == [b"%d" % i for i in range(10)]
     assert world.persistence.commits[-3:] == [False, False, False]  # one commit a step
+
+
+def test_a_publication_step_counts_one_copy_per_channel(world: World) -> None:
+    world.core.create_topic("wide")
+    for name in "abcd":
+        world.core.create_channel("wide", name)
+    publication = world.core.start_publish("wide", [b"x"] * 10)
+    assert publication.step(8) == 8  # two messages, four copies each
+    assert publication.published == 2
+    assert publication.step(1) == 4  # at least one message
+    assert publication.step(100) == 28
+    assert publication.finished
+    assert [world.core.channel("wide", name).depth for name in "abcd"] == [10] * 4
 
 
 def test_a_publication_fails_midway_and_keeps_what_it_put(world: World) -> None:
@@ -188,6 +203,23 @@ def test_pausing_a_topic_is_recorded_and_unpausing_releases_its_backlog(world: W
     assert not world.core.topic("t").paused
 
 
+def test_a_backlog_moves_in_steps_of_copies(world: World) -> None:
+    topic = world.core.create_topic("held")
+    topic.pause()
+    world.core.publish("held", [b"%d" % i for i in range(BACKLOG_STEP)])
+    for name in "ab":
+        world.core.create_channel("held", name)
+    backlogged: list[Topic] = []
+    topic.on_backlog = backlogged.append
+    topic.unpause()  # moves a first step: half the step's copies are messages with 2 channels
+    assert [world.core.channel("held", name).depth for name in "ab"] == [BACKLOG_STEP // 2] * 2
+    assert backlogged == [topic]  # more to move: the server's backlog job is told
+    world.persistence.commits.clear()
+    assert not world.core.move_backlog(topic)  # the second step moves the rest
+    assert world.persistence.commits == [True]
+    assert [world.core.channel("held", name).depth for name in "ab"] == [BACKLOG_STEP] * 2
+
+
 def test_channel_operations(world: World) -> None:
     world.core.create_topic("t")
     world.persistence.commits.clear()
@@ -211,8 +243,7 @@ def test_channel_operations(world: World) -> None:
 
 
 def test_consuming_updates_the_clients_counters(world: World) -> None:
-    consumer = client()
-    world.core.connect(consumer)
+    consumer = connect(world)
     channel = world.core.subscribe(consumer, "t", "c")
     assert consumer.channel is channel
     world.core.publish("t", [b"one", b"two", b"three"])
@@ -230,8 +261,7 @@ def test_consuming_updates_the_clients_counters(world: World) -> None:
 
 
 def test_disconnect_ends_the_subscription_once(world: World) -> None:
-    consumer = client()
-    world.core.connect(consumer)
+    consumer = connect(world)
     world.core.subscribe(consumer, "t", "live#ephemeral")
     world.core.disconnect(consumer)
     world.core.disconnect(consumer)  # idempotent
@@ -240,8 +270,7 @@ def test_disconnect_ends_the_subscription_once(world: World) -> None:
 
 
 def test_stats_snapshot(world: World) -> None:
-    producer = client(2)
-    world.core.connect(producer)
+    producer = connect(world, 40002)
     producer.published("t", 2)
     world.core.create_channel(world.core.publish("t", [b"a", b"b"]).name, "c")
     topics, producers = world.core.stats()

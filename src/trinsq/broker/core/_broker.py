@@ -8,10 +8,13 @@ so an adapter only translates a request into a call and the call's outcome (or i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Final
 
 import attrs
 
+from ...protocol import ClientSettings
 from ._channel import Channel
 from ._client import Client
 from ._graph import TopicGraph
@@ -19,6 +22,7 @@ from ._stats import ClientStats, TopicStats, collect_stats
 from ._topic import Topic
 
 __all__ = [
+    "PUBLISH_STEP",
     "BrokerCore",
     "ChannelNotFound",
     "CoreError",
@@ -27,6 +31,11 @@ __all__ = [
     "TopicExiting",
     "TopicNotFound",
 ]
+
+
+# The message copies (one per channel) an adapter has a publication make at a time before
+# letting others run: about a millisecond of work.
+PUBLISH_STEP: Final = 1024
 
 
 class CoreError(Exception):
@@ -69,7 +78,9 @@ class Publication:
         return self.published >= len(self.bodies)
 
     def step(self, limit: int) -> int:
-        """Put up to ``limit`` more messages into the topic; return how many.
+        """Put the next messages into the topic: as many as ``limit`` copies allow (each
+        message makes one copy per channel, the work a step is made of), at least one.
+        Returns the copies made.
 
         Raises:
             TopicExiting: the topic was deleted (or the broker is stopping) since the start.
@@ -77,12 +88,13 @@ class Publication:
         """
         if self.topic.exiting:
             raise TopicExiting("exiting")
+        fanout = max(1, len(self.topic.channels))
         start = self.published
-        batch = self.bodies[start : start + limit]
+        batch = self.bodies[start : start + max(1, limit // fanout)]
         if batch and not self.graph.publish(self.topic, batch, self.defer_ms):
             raise PublishFailed(self.graph.persistence.write_error)
         self.published = start + len(batch)
-        return len(batch)
+        return len(batch) * fanout
 
 
 @attrs.define(eq=False)
@@ -96,6 +108,7 @@ class BrokerCore:
 
     graph: TopicGraph
     clients: dict[int, Client] = attrs.field(factory=dict)
+    _client_ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
 
     @property
     def topics(self) -> dict[str, Topic]:
@@ -106,8 +119,17 @@ class BrokerCore:
 
     # -- clients -------------------------------------------------------------------------------
 
-    def connect(self, client: Client) -> None:
+    def connect(self, remote_address: str, connect_time: float, settings: ClientSettings) -> Client:
+        """A new client (with the next id), listed from now on.
+
+        Args:
+            remote_address: ``host:port`` of the peer.
+            connect_time: Unix seconds.
+            settings: its settings until it IDENTIFYs.
+        """
+        client = Client(next(self._client_ids), remote_address, connect_time, settings)
         self.clients[client.id] = client
+        return client
 
     def disconnect(self, client: Client) -> None:
         """The client is gone: its subscription ends (an ephemeral channel may go with it).
@@ -128,7 +150,7 @@ class BrokerCore:
             PublishFailed: the disk write failed; none of them was accepted.
         """
         publication = self.start_publish(topic_name, bodies, defer_ms)
-        publication.step(len(bodies))  # all in one step
+        publication.step(len(bodies) * max(1, len(publication.topic.channels)))  # all at once
         return publication.topic
 
     def start_publish(
@@ -217,6 +239,13 @@ class BrokerCore:
             topic.get_channel(name)
         topic.start()
         self._commit()
+
+    def move_backlog(self, topic: Topic) -> bool:
+        """One step of moving what a topic holds (its disk backlog, once it has channels
+        again) on to its channels; whether more steps are due."""
+        more = topic.deliver_backlog() and self.graph.topics.get(topic.name) is topic
+        self._commit()
+        return more
 
     # -- consuming -----------------------------------------------------------------------------
 

@@ -19,9 +19,10 @@ from ._message import Message, MessageIdFactory
 
 __all__ = ["BACKLOG_STEP", "Topic"]
 
-# At most this many held messages move to the channels per step, so a large backlog on disk
-# is drained in steps (with the event loop free in between) rather than read at once.
-BACKLOG_STEP: Final = 10_000
+# Held messages move to the channels in steps of at most this many message copies (one per
+# channel), a few milliseconds of work, so a large backlog on disk is drained with the event
+# loop free in between rather than read at once.
+BACKLOG_STEP: Final = 4096
 
 
 def _no_backlog_task(topic: Topic) -> None:
@@ -90,10 +91,12 @@ class Topic:
     def has_backlog(self) -> bool:
         return bool(self.queue) or self.backend.depth > 0
 
-    def deliver_backlog(self, limit: int = BACKLOG_STEP) -> bool:
-        """Move up to ``limit`` held messages to the channels; return whether more remain."""
+    def deliver_backlog(self, copies: int = BACKLOG_STEP) -> bool:
+        """Move held messages to the channels, as many as ``copies`` message copies allow (at
+        least one); return whether more remain."""
         if not self.can_deliver:
             return False
+        limit = max(1, copies // max(1, len(self.channels)))
         batch: list[Message] = []
         queue = self.queue
         while queue and len(batch) < limit:

@@ -35,12 +35,13 @@ from ...common._httpapi import (
     topic_channel_args,
 )
 from ...protocol import (
+    HttpMpubReader,
     ProtocolError,
     is_valid_topic_name,
-    parse_binary_mpub,
 )
 from ...protocol._gofmt import to_int64
 from ..core._broker import (
+    PUBLISH_STEP,
     ChannelNotFound,
     CoreError,
     PublishFailed,
@@ -179,19 +180,20 @@ class BrokerHttpApi:
         body = await read_body(limit)
         if body is None:
             raise HttpError(413, "BODY_TOO_BIG")
-        if binary:
-            try:
-                bodies = list(parse_binary_mpub(body, self.server.limits))
-            except ProtocolError as error:
-                raise HttpError(413, error.code[2:]) from None
-        else:
-            bodies = []
-            for line in body.split(b"\n"):
-                if len(line) > self.options.max_msg_size:
-                    raise HttpError(413, "MSG_TOO_BIG")
-                if line:  # empty lines are skipped silently, as in nsqd
-                    bodies.append(line)
-        return self._publish(topic_name, bodies, defer_ms)
+        # Up to 2.6 million messages: read and publish them a step at a time, letting
+        # every other client have its turn in between.
+        reader = HttpMpubReader(body, self.server.limits, binary=binary)
+        try:
+            while not reader.step(PUBLISH_STEP):
+                await trio.lowlevel.checkpoint()
+        except ProtocolError as error:
+            raise HttpError(413, error.code[2:]) from None
+        with _answered_as_http():
+            publication = self.server.core.start_publish(topic_name, reader.bodies(), defer_ms)
+            while not publication.finished:
+                publication.step(PUBLISH_STEP)
+                await trio.lowlevel.checkpoint()
+        return respond_v1("OK")
 
     async def stats(self) -> Response:
         params = query_params()
@@ -275,7 +277,12 @@ class BrokerHttpApi:
             body = await read_body(self.options.max_msg_size)
             if not body:
                 raise HttpError(413, "INVALID_VALUE")
-            self.server.set_config(opt, body)
+            try:
+                applied = self.server.set_config(opt, body)
+            except KeyError:
+                raise HttpError(400, "INVALID_OPTION") from None
+            if not applied:
+                raise HttpError(400, "INVALID_VALUE")
         value = self.server.config_value(opt)
         if value is None:
             raise HttpError(400, "INVALID_OPTION")

@@ -8,11 +8,11 @@ outcome into nsqd's response bytes. It never awaits; the transport (_connection.
 writes, waits and runs the requests, and tells the session how they went.
 
 Work is done in bounded turns: :meth:`V2Session.run_commands` stops after
-:data:`COMMANDS_PER_TURN` commands or :data:`MESSAGES_PER_TURN` messages published, whichever
-comes first, and the transport lets other clients run before calling it again. A large MPUB
-is therefore read (by the parser, in steps) and published (through a core
-:class:`Publication`, in steps) over many turns; its one OK (or error) comes after the last
-message, as in nsqd.
+:data:`COMMANDS_PER_TURN` commands or :data:`MESSAGES_PER_TURN` message copies published (one
+per channel of the topic), whichever comes first, and the transport lets other clients run
+before calling it again. A large MPUB is therefore read (by the parser, in steps) and
+published (through a core :class:`Publication`, in steps) over many turns; its one OK (or
+error) comes after the last message, as in nsqd.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ log = logging.getLogger("trinsq.broker")
 
 # What one run_commands call may do, a few milliseconds at most: cheap commands (NOP, FIN, RDY,
 # TOUCH: 1-1.5 us each; a 64 KiB read of FINs from a consumer, ~3,100, fits in one turn),
-# and messages published (~2.5 us each, with their disk writes).
+# and message copies published (~2.5 us each, with their disk writes; a topic makes one copy
+# per channel).
 COMMANDS_PER_TURN: Final = 4096
 MESSAGES_PER_TURN: Final = 1024
 
@@ -306,21 +307,14 @@ class V2Session:
         retry = partial(self._publish_bodies, name, topic_name, bodies, defer_ms)
         if not self._authorized(name, topic_name, "", retry):
             return
-        core = self.services.core
-        count = len(bodies)
         try:
-            if count > 1 and count > self._budget:
-                # More than this turn allows: published over several (see run_commands).
-                self._publishing = (name, core.start_publish(topic_name, bodies, defer_ms))
-                self._publish_step()
-                return
-            core.publish(topic_name, bodies, defer_ms)
-        except CoreError as error:  # exiting, or the disk write failed
+            publication = self.services.core.start_publish(topic_name, bodies, defer_ms)
+        except CoreError as error:  # exiting
             raise ProtocolError(f"E_{name}_FAILED", f"{name} failed {error}") from None
-        self._budget -= count
-        if self._budget <= 0:
+        # More than this turn allows goes on over the next turns (see run_commands).
+        self._publishing = (name, publication)
+        if self._publish_step() and self._budget <= 0:
             self._turn_over = True
-        self._published(topic_name, count)
 
     def _publish_step(self) -> bool:
         """Publish the next messages of the pending publish, as many as the turn allows (at
