@@ -7,7 +7,6 @@ returns within a bounded time.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import socket
 import ssl
@@ -19,9 +18,8 @@ import trio
 import trio.lowlevel
 
 from .._version import NSQ_COMPAT_VERSION
-from ..common._logging import error_text
 from ..common._startup import open_listeners, start_http
-from ..protocol import ClientSettings, Limits, ServerFeatures, V2ServerConnection
+from ..protocol import ClientSettings, Limits, ServerFeatures
 from ._timers import DeadlineScheduler
 from .cluster._lookup import LookupService
 from .config._config_api import apply_config, config_value
@@ -37,7 +35,7 @@ from .http._app import serve_http
 from .monitoring._statsd import run_statsd
 from .storage._metadata import encode_metadata, write_initial_metadata
 from .storage._storage import Storage
-from .tcp._connection import ClientConnection
+from .tcp._connection import serve_client
 
 __all__ = ["BoundAddresses", "BrokerServer", "serve_broker"]
 
@@ -88,7 +86,6 @@ class BrokerServer:
         self.core = BrokerCore(self.graph)
         self.addresses: BoundAddresses | None = None
         self.shutdown_requested = trio.Event()
-        self._client_ids = itertools.count(1)
         # Where client connections run while the broker serves them (see accept_stream).
         self._connections: trio.Nursery | None = None
         self.limits = Limits(
@@ -148,22 +145,17 @@ class BrokerServer:
     def config_value(self, opt: str) -> object | None:
         return config_value(self.options, opt)
 
-    def set_config(self, opt: str, body: bytes) -> None:
-        """PUT /config/<opt>.
+    def set_config(self, opt: str, body: bytes) -> bool:
+        """PUT /config/<opt>: apply it; False for a value nsqd refuses.
 
         Raises:
-            HttpError: 400 INVALID_OPTION or INVALID_VALUE, as nsqd answers.
+            KeyError: ``opt`` cannot be changed at runtime.
         """
-        from .http._app import HttpError  # the HTTP module imports this one
-
-        try:
-            ok = apply_config(self.options, opt, body)
-        except KeyError:
-            raise HttpError(400, "INVALID_OPTION") from None
-        if not ok:
-            raise HttpError(400, "INVALID_VALUE")
+        if not apply_config(self.options, opt, body):
+            return False
         if opt == "nsqlookupd_tcp_addresses":
             self.lookup.set_addresses(list(self.options.lookupd_tcp_addresses))
+        return True
 
     def metadata_bytes(self) -> bytes:
         """nsqd.dat as it should read now."""
@@ -184,9 +176,7 @@ class BrokerServer:
             self._backlog_event = trio.Event()
             while self._backlogged:
                 topic = next(iter(self._backlogged))
-                more = topic.deliver_backlog() and self.graph.topics.get(topic.name) is topic
-                self.storage.commit(keep_failed=True)
-                if not more:
+                if not self.core.move_backlog(topic):
                     del self._backlogged[topic]
                 await trio.lowlevel.checkpoint()
 
@@ -201,37 +191,9 @@ class BrokerServer:
     async def handle_stream(self, stream: trio.abc.Stream, remote_address: str) -> None:
         """Serve one client connected through ``stream`` (a socket, or any other
         ``trio.abc.Stream`` such as one end of ``trio.testing.memory_stream_pair()``) until
-        either side ends the connection.
-
-        Args:
-            stream: the client's byte stream; the client starts by sending the protocol magic.
-            remote_address: ``host:port`` of the peer, as logs and /stats show it.
-
-        Resource handling: ``stream`` is closed before this returns.
-        Error handling: never raises for client misbehaviour or a broken stream.
-        """
-        client = Client(
-            id=next(self._client_ids),
-            remote_address=remote_address,
-            connect_time=time.time(),
-            settings=self._default_settings,
-        )
-        self.core.connect(client)
-        log.info("TCP: new client(%s)", remote_address)
-        protocol = V2ServerConnection(self.limits)
-        protocol.tls_required = self.options.tls_required != "false"
-        try:
-            await ClientConnection(self, stream, client, protocol).run()
-        except* (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as group:
-            log.info("[%s] connection ended: %s", remote_address, error_text(group.exceptions[0]))
-        except* Exception:
-            log.exception(
-                "[%s] internal error serving client; closing its connection", remote_address
-            )
-        finally:
-            self.core.disconnect(client)
-            await trio.aclose_forcefully(stream)
-            log.info("[%s] disconnected", remote_address)
+        either side ends the connection; ``stream`` is closed before this returns, and
+        nothing is raised for client misbehaviour or a broken stream."""
+        await serve_client(self, stream, remote_address, self._default_settings)
 
     def accept_stream(self, stream: trio.abc.Stream, remote_address: str) -> None:
         """Serve a client on an already-connected ``stream`` as if the TCP listener had

@@ -19,7 +19,6 @@ from tests.broker.core.test_model import FakeClock, FakeScheduler
 from trinsq.broker import BrokerOptions
 from trinsq.broker.core._authstate import Authorization, AuthState
 from trinsq.broker.core._broker import BrokerCore
-from trinsq.broker.core._client import Client
 from trinsq.broker.core._graph import TopicGraph
 from trinsq.broker.core._services import BoundAddresses, QueueHealth, StorageService
 from trinsq.broker.core._stats import InfoDocument
@@ -85,8 +84,8 @@ class FakeBroker:
     def config_value(self, opt: str) -> object | None:
         return None
 
-    def set_config(self, opt: str, body: bytes) -> None:
-        pass
+    def set_config(self, opt: str, body: bytes) -> bool:
+        raise KeyError(opt)
 
     def request_shutdown(self) -> None:
         pass
@@ -141,14 +140,8 @@ class World:
     next_id: int = 1
 
     def connect(self) -> Wire:
-        client = Client(
-            id=self.next_id,
-            remote_address=f"10.0.0.{self.next_id}:5000",
-            connect_time=0.0,
-            settings=ClientSettings(),
-        )
+        client = self.broker.core.connect(f"10.0.0.{self.next_id}:5000", 0.0, ClientSettings())
         self.next_id += 1
-        self.broker.core.connect(client)
         host = FakeHost()
         protocol = V2ServerConnection(Limits())
         session = V2Session(self.broker, client, protocol, host, self.clock)

@@ -86,6 +86,12 @@ class BrokerServices(Protocol):
 
     def config_value(self, opt: str) -> object | None: ...
 
-    def set_config(self, opt: str, body: bytes) -> None: ...
+    def set_config(self, opt: str, body: bytes) -> bool:
+        """Apply a runtime option; False for a value nsqd refuses.
+
+        Raises:
+            KeyError: ``opt`` cannot be changed at runtime.
+        """
+        ...
 
     def request_shutdown(self) -> None: ...

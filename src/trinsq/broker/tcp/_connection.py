@@ -31,13 +31,16 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Final
 
 import trio
 
+from ...common._logging import error_text
 from ...protocol import (
     HEARTBEAT_FRAME,
     OK_FRAME,
+    ClientSettings,
     IdentifyResult,
     ProtocolError,
     V2ServerConnection,
@@ -51,7 +54,7 @@ from ._connection_auth import common_name, query_auth
 from ._session import AuthRequest, Progress, V2Session
 from ._streams import DeflateStream, PrefixedStream, SnappyStream
 
-__all__ = ["ClientConnection"]
+__all__ = ["ClientConnection", "serve_client"]
 
 log = logging.getLogger("trinsq.broker")
 
@@ -60,6 +63,41 @@ TLS_HANDSHAKE_TIMEOUT: Final = 5.0  # nsqd's deadline for the upgrade handshake
 # Stop reading from a client while this much of our output to it is still unsent (its
 # responses pile up when it publishes without reading): bounds memory per connection.
 MAX_PENDING_OUTPUT: Final = 1024 * 1024
+
+
+async def serve_client(
+    server: BrokerServices,
+    stream: trio.abc.Stream,
+    remote_address: str,
+    settings: ClientSettings,
+) -> None:
+    """Serve one V2 client connected through ``stream`` (a socket, or any other
+    ``trio.abc.Stream``) until either side ends the connection.
+
+    Args:
+        server: the broker.
+        stream: the client's byte stream; the client starts by sending the protocol magic.
+        remote_address: ``host:port`` of the peer, as logs and /stats show it.
+        settings: the client's settings until its IDENTIFY (the broker's defaults).
+
+    Resource handling: ``stream`` is closed before this returns.
+    Error handling: never raises for client misbehaviour or a broken stream; an internal
+    error ends this connection only, and is logged.
+    """
+    client = server.core.connect(remote_address, time.time(), settings)
+    log.info("TCP: new client(%s)", remote_address)
+    protocol = V2ServerConnection(server.limits)
+    protocol.tls_required = server.options.tls_required != "false"
+    try:
+        await ClientConnection(server, stream, client, protocol).run()
+    except* (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as group:
+        log.info("[%s] connection ended: %s", remote_address, error_text(group.exceptions[0]))
+    except* Exception:
+        log.exception("[%s] internal error serving client; closing its connection", remote_address)
+    finally:
+        server.core.disconnect(client)
+        await trio.aclose_forcefully(stream)
+        log.info("[%s] disconnected", remote_address)
 
 
 class ClientConnection:
