@@ -24,6 +24,7 @@ from ._diskformat import (
     metadata_file_name,
     parse_metadata,
 )
+from ._diskpins import Pins
 from ._diskreadahead import ReadAhead
 from ._disksync import MetaGuard, SyncJob, write_all
 
@@ -88,10 +89,7 @@ class DiskQueue:
         self._ops = 0
         self._need_sync = False
         self._closed = False
-        # Popped records not yet released (crash-safe mode), oldest first, by start position.
-        # The persisted read position stays at the oldest, and files holding them are kept.
-        self._pins: dict[tuple[int, int], None] = {}
-        self._kept_from = 0  # first file number the reader has left but not deleted
+        self._pins = Pins()  # popped records not yet released (crash-safe mode)
         self._last_start = (0, 0)
         self._load()
 
@@ -251,13 +249,12 @@ class DiskQueue:
         record = self.pop()
         if record is None:
             return None
-        self._pins[self._last_start] = None
+        self._pins.pin(self._last_start)
         return record, self._last_start
 
     def release(self, cursor: tuple[int, int]) -> None:
         """The pinned record at ``cursor`` is done with (or saved elsewhere)."""
-        if cursor in self._pins:
-            del self._pins[cursor]
+        if self._pins.release(cursor):
             self._ops += 1
             self._delete_unpinned_files()
 
@@ -265,19 +262,9 @@ class DiskQueue:
     def pinned(self) -> int:
         return len(self._pins)
 
-    def _oldest_kept_file(self) -> int:
-        return next(iter(self._pins))[0] if self._pins else self._rnum
-
     def _delete_unpinned_files(self) -> None:
-        keep_from = min(self._oldest_kept_file(), self._rnum)
-        while self._kept_from < keep_from:
-            try:
-                os.unlink(self._file(self._kept_from))
-            except FileNotFoundError:
-                pass
-            except OSError as error:
-                self._log.error("DISKQUEUE(%s) failed to remove data file - %s", self.name, error)
-            self._kept_from += 1
+        for num in self._pins.files_to_delete(self._rnum):
+            self._remove_file(num)
             self._need_sync = True
 
     def needs_sync(self) -> bool:
@@ -298,7 +285,7 @@ class DiskQueue:
         self._seq += 1
         self._ops = 0
         self._need_sync = False
-        read_num, read_pos = next(iter(self._pins)) if self._pins else (self._rnum, self._rpos)
+        read_num, read_pos = self._pins.read_position((self._rnum, self._rpos))
         depth = self._depth + len(self._pins)
         text = format_metadata(depth, (read_num, read_pos), (self._fnum, self._fpos))
         return SyncJob(fds, self._meta_path, text, self._guard, self._seq)
@@ -374,7 +361,7 @@ class DiskQueue:
             self._fnum += 1
             self._fpos = 0
         self._wnum, self._wpos = self._fnum, self._fpos
-        self._kept_from = self._rnum
+        self._pins.restart(self._rnum)
         self._check_tail()
 
     def _write_fd(self) -> int:
@@ -499,21 +486,23 @@ class DiskQueue:
         """go-diskqueue's skipToNextRWFile: delete the data files, start a new file number."""
         self._close_files()
         for num in range(self._rnum, self._fnum + 1):
-            try:
-                os.unlink(self._file(num))
-            except FileNotFoundError:
-                pass
-            except OSError as error:
-                self._log.error("DISKQUEUE(%s) failed to remove data file - %s", self.name, error)
+            self._remove_file(num)
         self._fnum += 1
         self._fpos = 0
         self._wnum, self._wpos = self._fnum, self._fpos
         self._rnum, self._rpos = self._fnum, 0
-        if not self._pins:
-            self._kept_from = self._rnum
+        self._pins.restart(self._rnum)
         self._pending = []
         self._npending = 0
         self._depth = 0
+
+    def _remove_file(self, number: int) -> None:
+        try:
+            os.unlink(self._file(number))
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            self._log.error("DISKQUEUE(%s) failed to remove data file - %s", self.name, error)
 
     def _close_reader(self) -> None:
         self._reader.close()
