@@ -24,8 +24,10 @@ from ._diskformat import (
     metadata_file_name,
     parse_metadata,
 )
+from ._diskpins import Pins
 from ._diskreadahead import ReadAhead
 from ._disksync import MetaGuard, SyncJob, write_all
+from ._diskwritefiles import WriteFiles
 
 __all__ = ["DiskQueue", "DiskQueueError", "SyncJob", "disk_queue_file_name"]
 
@@ -81,17 +83,12 @@ class DiskQueue:
         self._wnum = self._wpos = 0
         self._pending: list[tuple[int, list[bytes]]] = []
         self._npending = 0
-        self._wfd: int | None = None
-        # Earlier write files still open so that the next sync job can fsync them.
-        self._retired: list[int] = []
+        self._write_files = WriteFiles(name, self._file, self._log)  # write side's descriptors
         self._reader = ReadAhead()  # the read file
         self._ops = 0
         self._need_sync = False
         self._closed = False
-        # Popped records not yet released (crash-safe mode), oldest first, by start position.
-        # The persisted read position stays at the oldest, and files holding them are kept.
-        self._pins: dict[tuple[int, int], None] = {}
-        self._kept_from = 0  # first file number the reader has left but not deleted
+        self._pins = Pins()  # popped records not yet released (crash-safe mode)
         self._last_start = (0, 0)
         self._load()
 
@@ -156,13 +153,11 @@ class DiskQueue:
             for num, parts in pending:
                 data = b"".join(parts)
                 if num == self._fnum:
-                    write_all(self._write_fd(), data)
+                    write_all(self._write_files.current(self._fnum, self._fpos), data)
                     old_end += len(data)
                     continue
-                path = disk_queue_file_name(self._data_path, self.name, num)
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                fd = self._write_files.open_new(num)
                 opened.append((num, fd))
-                self._log.info("DISKQUEUE(%s): opened %s for writing", self.name, path)
                 write_all(fd, data)
         except OSError:
             self._undo_flush(start, opened)
@@ -171,10 +166,7 @@ class DiskQueue:
         self._fnum, self._fpos = self._wnum, self._wpos
         self._npending = 0
         if opened:
-            if self._wfd is not None:
-                self._retired.append(self._wfd)
-            self._retired.extend(fd for _, fd in opened[:-1])
-            self._wfd = opened[-1][1]
+            self._write_files.adopt(opened)
             self._need_sync = True
             # The old write file is finished now: its size is where writing stopped.
             if self._rnum == old_num:
@@ -251,13 +243,12 @@ class DiskQueue:
         record = self.pop()
         if record is None:
             return None
-        self._pins[self._last_start] = None
+        self._pins.pin(self._last_start)
         return record, self._last_start
 
     def release(self, cursor: tuple[int, int]) -> None:
         """The pinned record at ``cursor`` is done with (or saved elsewhere)."""
-        if cursor in self._pins:
-            del self._pins[cursor]
+        if self._pins.release(cursor):
             self._ops += 1
             self._delete_unpinned_files()
 
@@ -265,19 +256,9 @@ class DiskQueue:
     def pinned(self) -> int:
         return len(self._pins)
 
-    def _oldest_kept_file(self) -> int:
-        return next(iter(self._pins))[0] if self._pins else self._rnum
-
     def _delete_unpinned_files(self) -> None:
-        keep_from = min(self._oldest_kept_file(), self._rnum)
-        while self._kept_from < keep_from:
-            try:
-                os.unlink(self._file(self._kept_from))
-            except FileNotFoundError:
-                pass
-            except OSError as error:
-                self._log.error("DISKQUEUE(%s) failed to remove data file - %s", self.name, error)
-            self._kept_from += 1
+        for num in self._pins.files_to_delete(self._rnum):
+            self._remove_file(num)
             self._need_sync = True
 
     def needs_sync(self) -> bool:
@@ -293,12 +274,11 @@ class DiskQueue:
         jobs still running skip their metadata write.
         """
         self.flush()
-        current = [os.dup(self._wfd)] if self._wfd is not None else []
-        fds, self._retired = self._retired + current, []
+        fds = self._write_files.take_for_sync()
         self._seq += 1
         self._ops = 0
         self._need_sync = False
-        read_num, read_pos = next(iter(self._pins)) if self._pins else (self._rnum, self._rpos)
+        read_num, read_pos = self._pins.read_position((self._rnum, self._rpos))
         depth = self._depth + len(self._pins)
         text = format_metadata(depth, (read_num, read_pos), (self._fnum, self._fpos))
         return SyncJob(fds, self._meta_path, text, self._guard, self._seq)
@@ -374,38 +354,11 @@ class DiskQueue:
             self._fnum += 1
             self._fpos = 0
         self._wnum, self._wpos = self._fnum, self._fpos
-        self._kept_from = self._rnum
+        self._pins.restart(self._rnum)
         self._check_tail()
 
-    def _write_fd(self) -> int:
-        if self._wfd is None:
-            path = self._file(self._fnum)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                os.lseek(fd, self._fpos, os.SEEK_SET)
-            except OSError:
-                os.close(fd)
-                raise
-            self._wfd = fd
-            self._log.info("DISKQUEUE(%s): opened %s for writing", self.name, path)
-        return self._wfd
-
     def _undo_flush(self, start: int, opened: list[tuple[int, int]]) -> None:
-        for num, fd in opened:
-            os.close(fd)
-            try:
-                os.unlink(self._file(num))
-            except OSError as error:
-                self._log.error("DISKQUEUE(%s) failed to remove data file - %s", self.name, error)
-        if self._wfd is not None:
-            try:
-                os.ftruncate(self._wfd, start)
-                os.lseek(self._wfd, start, os.SEEK_SET)
-            except OSError as error:
-                # Reopening seeks to the recorded position, so the next flush overwrites.
-                self._log.error("DISKQUEUE(%s) failed to truncate - %s", self.name, error)
-                os.close(self._wfd)
-                self._wfd = None
+        self._write_files.take_back(start, opened)
         self._wnum, self._wpos = self._fnum, self._fpos
         self._depth -= self._npending
         self._ops -= self._npending
@@ -451,9 +404,7 @@ class DiskQueue:
         self._close_reader()
         if self._rnum == self._fnum:
             # Nothing more goes into a file that cannot be read.
-            if self._wfd is not None:
-                os.close(self._wfd)
-                self._wfd = None
+            self._write_files.close_write_file()
             self._fnum += 1
             self._fpos = 0
             self._wnum, self._wpos = self._fnum, self._fpos
@@ -499,30 +450,27 @@ class DiskQueue:
         """go-diskqueue's skipToNextRWFile: delete the data files, start a new file number."""
         self._close_files()
         for num in range(self._rnum, self._fnum + 1):
-            try:
-                os.unlink(self._file(num))
-            except FileNotFoundError:
-                pass
-            except OSError as error:
-                self._log.error("DISKQUEUE(%s) failed to remove data file - %s", self.name, error)
+            self._remove_file(num)
         self._fnum += 1
         self._fpos = 0
         self._wnum, self._wpos = self._fnum, self._fpos
         self._rnum, self._rpos = self._fnum, 0
-        if not self._pins:
-            self._kept_from = self._rnum
+        self._pins.restart(self._rnum)
         self._pending = []
         self._npending = 0
         self._depth = 0
+
+    def _remove_file(self, number: int) -> None:
+        try:
+            os.unlink(self._file(number))
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            self._log.error("DISKQUEUE(%s) failed to remove data file - %s", self.name, error)
 
     def _close_reader(self) -> None:
         self._reader.close()
 
     def _close_files(self) -> None:
         self._close_reader()
-        for fd in self._retired:
-            os.close(fd)
-        self._retired = []
-        if self._wfd is not None:
-            os.close(self._wfd)
-            self._wfd = None
+        self._write_files.close()
