@@ -8,12 +8,15 @@ publishes are answered in crash-safe mode). The session works in bounded turns (
 thousand commands or a thousand published messages, a few milliseconds at most); between
 turns the reader passes a checkpoint so every other client gets its turn, and it reads more
 only once everything buffered has run. So no input, however large (a million-message MPUB)
-or however compressed, holds the event loop for more than a turn. The pump is the only task
-that writes: it has the session encode as many messages as the client's RDY window allows in
-one call into the same buffer, and sends it in one ``send_all`` when nsqd would flush (a
-response is waiting, the client is not ready for more, the buffer is full, or the
-output-buffer timeout passed). It also sends heartbeats. Whichever task ends the connection
-cancels the other.
+or however compressed, holds the event loop for more than a turn. Once a read's commands
+have all run, the reader sends their responses itself, in one ``send_all``, as nsqd's IOLoop
+does (a publisher waiting for its OK should not wait for another task's turn too). The pump
+has the session encode as many messages as the client's RDY window allows in one call into
+the same buffer, and sends it in one ``send_all`` when nsqd would flush (a response is
+waiting, the client is not ready for more, the buffer is full, or the output-buffer timeout
+passed). It also sends heartbeats. One task sends at a time; the other waits, and finds the
+buffer it would have sent already on its way. Whichever task ends the connection cancels the
+other.
 
 Time limits are cancel scopes: the read deadline (two heartbeat intervals) runs only while the
 reader waits for the client, from the moment it starts waiting, as nsqd sets it before each
@@ -125,6 +128,8 @@ class ClientConnection:
         self._woken = False
         self._wake_event = trio.Event()
         self._drained = trio.Event()
+        self._sending = False  # a send_all is under way
+        self._sent = trio.Event()  # set when it ends
         self._heartbeat_interval = client.settings.heartbeat_interval_ms / 1000
         self._heartbeat_due = math.inf
         self._flush_due = math.inf
@@ -215,7 +220,13 @@ class ClientConnection:
                 and session.auth_request is None
                 and len(session.out) <= MAX_PENDING_OUTPUT
             ):
-                return False  # the common case: all of it ran without a checkpoint
+                # The common case: all of it ran without a checkpoint. Its responses go out
+                # from here, as nsqd's IOLoop sends them, rather than through the pump a
+                # scheduling round later; unless a send is under way (the pump's turn).
+                if session.urgent and not self._sending and not self._pump_parking:
+                    self._read_scope.deadline = math.inf  # the broker's time, not the client's
+                    await self._flush()
+                return False
             # What follows passes checkpoints while this client's input keeps the broker
             # busy: that is the broker's time, so the read deadline must not run meanwhile.
             # (Without a checkpoint it cannot fire; the reader sets it anew before reading.)
@@ -308,14 +319,26 @@ class ClientConnection:
         return left
 
     async def _flush(self) -> None:
+        """Send everything in the output buffer. Either task may call it; one sends at a time
+        (a trio stream takes one ``send_all`` at a time), the other waits its turn."""
+        while self._sending:
+            await self._sent.wait()
         session = self.session
         data = session.out
+        if not data:
+            return
         session.out = bytearray()
         session.urgent = False
         self._flush_due = math.inf
         interval = self._heartbeat_interval
-        with trio.fail_after(interval) if interval > 0 else trio.CancelScope():
-            await self.stream.send_all(data)
+        self._sending = True
+        try:
+            with trio.fail_after(interval) if interval > 0 else trio.CancelScope():
+                await self.stream.send_all(data)
+        finally:
+            self._sending = False
+            self._sent.set()
+            self._sent = trio.Event()
         self._drained.set()
 
     # -- stream upgrades -------------------------------------------------------------------------
