@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -38,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
                 "--start-broker",
                 action="store_true",
                 help="start 'python -m trinsq broker' on free 127.0.0.1 ports and stop it after",
+            )
+            p.add_argument(
+                "--broker-command",
+                default="",
+                metavar="COMMAND",
+                help="with --start-broker: start this instead of 'python -m trinsq broker', "
+                "e.g. /path/to/nsqd (split like a shell would)",
             )
             p.add_argument(
                 "--broker-arg",
@@ -80,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     duration(p, 10)
     p.add_argument(
         "--in-flight", type=_ints, default=[1], help="PUBs kept unanswered, e.g. 1,16 (1: wait)"
+    )
+
+    p = scenario("http-pub", "one message per HTTP POST /pub, each waiting for its OK")
+    duration(p, 10)
+    p.add_argument(
+        "--connections", type=_ints, default=[1], help="keep-alive connections, e.g. 1,8"
     )
 
     p = scenario("consumers", "drain a pre-filled topic with 1, 10, 100 consumers on one channel")
@@ -143,13 +157,37 @@ def _parser() -> argparse.ArgumentParser:
     p = scenario(
         "smoke", "every scenario for about a second against a started broker", broker=False
     )
+
+    help = (
+        "run a scenario alternately against two started brokers (this trinsq and, say, a Go "
+        "nsqd binary) and print both sides' figures and their ratios"
+    )
+    p = subs.add_parser("compare", help=help, description=help)
+    p.add_argument(
+        "--reference", required=True, metavar="COMMAND", help="e.g. /path/to/nsqd (Go's)"
+    )
+    p.add_argument(
+        "--subject",
+        default="",
+        metavar="COMMAND",
+        help="default: python -m trinsq broker of this Python",
+    )
+    p.add_argument("--rounds", type=int, default=3, help="alternating runs per side")
+    p.add_argument("--json", metavar="FILE", help="append one JSON line per figure to FILE")
+    p.add_argument(
+        "scenario_argv",
+        nargs=argparse.REMAINDER,
+        metavar="scenario [options]",
+        help="the scenario to run and its options (--start-broker is added)",
+    )
     return parser
 
 
 @contextlib.contextmanager
 def _target(args: argparse.Namespace) -> Iterator[Target]:
     if args.start_broker:
-        with started_broker(args.broker_arg) as target:
+        command = shlex.split(args.broker_command)
+        with started_broker(args.broker_arg, command=command) as target:
             print(f"# {target.describe()}", flush=True)
             yield target
         return
@@ -172,6 +210,7 @@ def _run(args: argparse.Namespace, target: Target) -> list[Report]:
             target, a.procs, a.size, a.batch_size, a.rdy, a.duration, messages=a.messages
         ),
         "pub": lambda: sc.pub(target, a.size, a.duration, a.in_flight),
+        "http-pub": lambda: sc.http_pub(target, a.size, a.duration, a.connections),
         "consumers": lambda: sc.consumers(
             target,
             a.counts,
@@ -204,6 +243,10 @@ def _run(args: argparse.Namespace, target: Target) -> list[Report]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.scenario == "compare":
+        from benchmarks._compare import compare
+
+        return compare(args.scenario_argv, args.reference, args.subject, args.rounds, args.json)
     if args.scenario == "smoke":
         from benchmarks._smoke import smoke
 

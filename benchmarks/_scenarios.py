@@ -1,7 +1,8 @@
 """Every scenario, by name: each drives load-generator processes against a Target and reports.
 
-``_throughput`` (writer, reader, pair, pub, consumers), ``_latency``, ``_resources`` (rss-queued,
-idle), ``_fairness`` and ``_gencheck`` (the generators alone) hold them.
+``_throughput`` (writer, reader, pair, pub, consumers), ``_httppub``, ``_latency``,
+``_resources`` (rss-queued, idle), ``_fairness`` and ``_gencheck`` (the generators alone) hold
+them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from benchmarks._common import CPUS
 from benchmarks._fairness import fairness
 from benchmarks._gencheck import generator_check
+from benchmarks._httppub import http_pub
 from benchmarks._latency import latency
 from benchmarks._resources import idle, rss_queued
 from benchmarks._throughput import consumers, fill, pair, pub, reader, writer
@@ -19,6 +21,7 @@ __all__ = [
     "fairness",
     "fill",
     "generator_check",
+    "http_pub",
     "idle",
     "latency",
     "pair",

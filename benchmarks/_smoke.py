@@ -20,6 +20,7 @@ EXPECTED = {
     "writer": "msgs_per_s",
     "reader": "msgs_per_s",
     "pub": "in_flight_4_msgs_per_s",
+    "http-pub": "connections_2_msgs_per_s",
     "consumers": "c100_msgs_per_s",
     "latency": "p999_ms",
     "rss-queued": "rss_mib",
@@ -38,6 +39,7 @@ def smoke() -> int:
         print(f"# {target.describe()}", flush=True)
         reports += sc.pair(target, procs=2, duration=10, messages=2000)
         reports.append(sc.pub(target, duration=0.5, in_flight=(1, 4)))
+        reports.append(sc.http_pub(target, duration=0.5, connections=(1, 2)))
         reports.append(sc.consumers(target, messages=2000, procs=2, duration=10))
         reports.append(sc.latency(target, rate=1000, warmup=0.2, duration=0.5))
         reports.append(sc.rss_queued(target, messages=2000, procs=2, settle=0.1))

@@ -1,7 +1,8 @@
-"""The broker under test: an address given on the command line, or a trinsq broker started here.
+"""The broker under test: an address given on the command line, or a broker started here.
 
-A started broker runs as ``python -m trinsq broker`` in its own process on free 127.0.0.1 ports
-with a temporary --data-path; it is stopped by its PID (SIGTERM, then SIGKILL) afterwards.
+A started broker runs as ``python -m trinsq broker`` (or any nsqd command given, Go's included:
+both take the same flags) in its own process on free 127.0.0.1 ports with a temporary
+--data-path; it is stopped by its PID (SIGTERM, then SIGKILL) afterwards.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import json
 import os
 import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -30,7 +32,7 @@ class Target:
     tcp: tuple[str, int]
     http: tuple[str, int] | None = None
     pid: int | None = None  # known when started here or given with --broker-pid
-    started: bool = False  # a trinsq broker started here, not an address given
+    started: str = ""  # the command that started it here; empty for an address given
 
     def describe(self) -> str:
         """For the report header: what runs the scenarios (any nsqd when given) and where."""
@@ -40,7 +42,7 @@ class Target:
         if self.pid is not None:
             where += f", pid {self.pid}"
         if self.started:
-            return f"started a trinsq broker (python -m trinsq broker): {where}"
+            return f"started a broker ({self.started}): {where}"
         return f"broker given on the command line: {where}"
 
 
@@ -61,17 +63,18 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def started_broker(
-    broker_args: Sequence[str] = (), python: str = sys.executable
+    broker_args: Sequence[str] = (),
+    python: str = sys.executable,
+    command: Sequence[str] = (),
 ) -> Iterator[Target]:
-    """Start ``python -m trinsq broker`` on 127.0.0.1 and stop it (by PID) on exit."""
+    """Start ``command`` (default ``python -m trinsq broker``) on 127.0.0.1 and stop it (by PID)
+    on exit. Go's nsqd takes the same four flags given here."""
     raise_nofile_limit()  # inherited by the broker: the idle scenario needs ~10k descriptors
     data_path = tempfile.mkdtemp(prefix="trinsq-bench-")
     tcp, http = ("127.0.0.1", _free_port()), ("127.0.0.1", _free_port())
+    program = list(command) or [python, "-m", "trinsq", "broker"]
     argv = [
-        python,
-        "-m",
-        "trinsq",
-        "broker",
+        *program,
         f"--tcp-address={tcp[0]}:{tcp[1]}",
         f"--http-address={http[0]}:{http[1]}",
         f"--data-path={data_path}",
@@ -83,7 +86,7 @@ def started_broker(
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         _wait_ready(proc, tcp, http, log_path)
-        yield Target(tcp=tcp, http=http, pid=proc.pid, started=True)
+        yield Target(tcp=tcp, http=http, pid=proc.pid, started=shlex.join(program))
     finally:
         _stop(proc)
         shutil.rmtree(data_path, ignore_errors=True)
