@@ -10,21 +10,41 @@ hook for either: no setting, and its connection classes are chosen by name insid
 So :func:`install` puts a subclass of hypercorn's ``H11Protocol`` under that name, once. The
 subclass changes only servers whose config is a :class:`GoStyleConfig`; any other
 hypercorn server in the process behaves as before. HTTP/2 is untouched.
+
+The same subclass carries the fast lane (``_fastlane``): the routes a :class:`GoStyleConfig`
+names in ``fast_routes`` are answered from the receive buffer while the connection is between
+requests, with no quart request, no stream and no task; whatever is not for the lane goes to
+h11 from its first byte, and the connection stays with h11 until it is idle again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Final
+from typing import Any, Final
 
 import h11
 import hypercorn.protocol
 import trio
 from hypercorn.config import Config
+from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import H11SendableEvent
 
-__all__ = ["GoStyleConfig", "install", "reason_phrase"]
+from ._fastlane import NEED_DATA, NOT_SIMPLE, encode_response, parse_simple_request
+
+__all__ = ["FastAnswer", "FastRoute", "GoStyleConfig", "install", "reason_phrase"]
+
+# A fast route's answer: status, headers (without date), body.
+FastAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
+# (query string, body) -> answer. It must not raise, nor block: it runs in the reader.
+FastRoute = Callable[[bytes, bytes], FastAnswer]
+
+# The largest body the lane takes; larger ones go through the app, which streams them.
+FAST_MAX_BODY: Final = 1 << 20
+# The idle (keep-alive) timer is re-armed at most this often by the lane: a connection busy
+# only with fast requests is closed no sooner than keep_alive_timeout minus this when it stops.
+_IDLE_REARM: Final = 1.0
 
 # Where Go's StatusText differs from http.HTTPStatus (in any Python version).
 _GO_TEXT: Final = {
@@ -48,10 +68,22 @@ def reason_phrase(status: int) -> str:
 
 
 class GoStyleConfig(Config):
-    """hypercorn settings for a server whose HTTP/1.1 answers follow Go's net/http."""
+    """hypercorn settings for a server whose HTTP/1.1 answers follow Go's net/http.
+
+    ``fast_routes`` maps ``(method, path)`` to the routes the fast lane answers itself.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fast_routes: dict[tuple[bytes, bytes], FastRoute] = {}
 
 
 class _ReasonH11Protocol(H11Protocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fast_held = b""  # the start of a fast request, waiting for the rest
+        self._fast_rearmed = -_IDLE_REARM  # when the lane last re-armed the idle timer
+
     async def _send_h11_event(self, event: H11SendableEvent) -> None:
         if (
             isinstance(self.config, GoStyleConfig)
@@ -65,6 +97,80 @@ class _ReasonH11Protocol(H11Protocol):
                 reason=reason_phrase(event.status_code),
             )
         await super()._send_h11_event(event)
+
+    async def handle(self, event: Event) -> None:
+        config = self.config
+        if (
+            isinstance(event, RawData)
+            and event.data
+            and isinstance(config, GoStyleConfig)
+            and config.fast_routes
+            and self._between_requests()
+        ):
+            await self._fast_lane(config, event.data)
+        else:
+            await self._to_h11(event)
+
+    def _between_requests(self) -> bool:
+        connection = self.connection
+        return (
+            self.stream is None
+            and isinstance(connection, h11.Connection)
+            and connection.our_state is h11.IDLE
+            and connection.their_state is h11.IDLE
+            and not connection.trailing_data[0]
+            and not self.context.terminated.is_set()
+        )
+
+    async def _to_h11(self, event: Event) -> None:
+        held = self._fast_held
+        if held:  # the start of a request the lane waited for, then gave up on
+            self._fast_held = b""
+            await super().handle(RawData(data=held))
+        await super().handle(event)
+
+    async def _fast_lane(self, config: GoStyleConfig, data: bytes) -> None:
+        """Answer every complete fast request at the front of the buffer, in one send; hand
+        the rest to h11 once a request is not for the lane."""
+        buffer = self._fast_held + data
+        self._fast_held = b""
+        answers: list[bytes] = []
+        close = False
+        while buffer:
+            request = parse_simple_request(buffer, FAST_MAX_BODY)
+            if request == NEED_DATA:
+                self._fast_held = buffer  # bounded: MAX_HEAD plus FAST_MAX_BODY
+                buffer = b""
+                break
+            route = None
+            if request != NOT_SIMPLE:
+                assert not isinstance(request, str)
+                route = config.fast_routes.get((request.method, request.path))
+            if route is None:
+                break
+            assert not isinstance(request, str)
+            status, headers, body = route(request.query, request.body)
+            headers += config.response_headers("h11")
+            answers.append(
+                encode_response(
+                    status, reason_phrase(status).encode(), headers, body, close=request.close
+                )
+            )
+            buffer = buffer[request.consumed :]
+            if request.close:
+                close = True
+                break
+        if answers:
+            await self.send(RawData(data=b"".join(answers)))
+            if close:
+                await self.send(Closed())
+                return
+            now = trio.current_time()
+            if now - self._fast_rearmed >= _IDLE_REARM:
+                self._fast_rearmed = now
+                await self.send(Updated(idle=True))
+        if buffer:
+            await super().handle(RawData(data=buffer))
 
     async def _maybe_recycle(self) -> None:
         if not isinstance(self.config, GoStyleConfig):

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Final
 
+import attrs
 import trio
 from hypercorn.trio import serve
 from quart import Response, request
@@ -22,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..protocol import QueryError, is_valid_channel_name, is_valid_topic_name, parse_go_query
 from . import _h11compat
+from ._h11compat import FastAnswer, FastRoute
 from ._json import go_json
 from ._options import split_host_port
 from ._startup import bind_http_socket
@@ -30,15 +32,22 @@ __all__ = [
     "BOOL_PARAMS",
     "JSON_TYPE",
     "TEXT_TYPE",
+    "Answer",
+    "FastRoute",
     "HttpError",
+    "answer_error",
+    "answer_v1",
+    "fast_route",
     "first_param",
     "new_app",
+    "parse_query",
     "query_params",
     "read_body",
     "respond",
     "respond_error",
     "respond_v1",
     "serve_app",
+    "to_response",
     "topic_channel_args",
 ]
 
@@ -67,26 +76,80 @@ def respond(status: int, body: bytes, content_type: str | None, *, v1: bool = Tr
     return response
 
 
-def respond_v1(data: Any) -> Response:
+@attrs.frozen
+class Answer:
+    """An answer before it is a quart response or the fast lane's bytes."""
+
+    status: int
+    body: bytes
+    content_type: str | None
+    v1: bool = True
+
+    def wire_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers as quart hands them to hypercorn for :func:`respond`, in that order."""
+        headers = []
+        if self.content_type is not None:
+            headers.append((b"content-type", self.content_type.encode()))
+        headers.append((b"content-length", b"%d" % len(self.body)))
+        if self.v1:
+            headers.append((b"x-nsq-content-type", b"nsq; version=1.0"))
+        return headers
+
+
+def answer_v1(data: Any) -> Answer:
     """RespondV1 for a 200: raw string, empty for None, otherwise JSON."""
     if data is None:
-        return respond(200, b"", None)
+        return Answer(200, b"", None)
     if isinstance(data, str | bytes):
         raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-        return respond(200, raw, TEXT_TYPE)  # what Go's content sniffing says for text
-    return respond(200, go_json(data), JSON_TYPE)
+        return Answer(200, raw, TEXT_TYPE)  # what Go's content sniffing says for text
+    return Answer(200, go_json(data), JSON_TYPE)
+
+
+def answer_error(error: HttpError) -> Answer:
+    return Answer(error.status, go_json({"message": error.message}), JSON_TYPE)
+
+
+def to_response(answer: Answer) -> Response:
+    return respond(answer.status, answer.body, answer.content_type, v1=answer.v1)
+
+
+def respond_v1(data: Any) -> Response:
+    return to_response(answer_v1(data))
 
 
 def respond_error(error: HttpError) -> Response:
-    return respond(error.status, go_json({"message": error.message}), JSON_TYPE)
+    return to_response(answer_error(error))
+
+
+def fast_route(handler: Callable[[bytes, bytes], Answer], log: logging.Logger) -> FastRoute:
+    """``handler(query, body)`` as a fast-lane route: its :class:`HttpError` answered as the
+    app answers one, any other error logged and answered 500, as the app's handler does."""
+
+    def route(query: bytes, body: bytes) -> FastAnswer:
+        try:
+            answer = handler(query, body)
+        except HttpError as error:
+            answer = answer_error(error)
+        except Exception:
+            log.exception("HTTP: error handling a fast-lane request")
+            answer = answer_error(HttpError(500, "INTERNAL_ERROR"))
+        return answer.status, answer.wire_headers(), answer.body
+
+    return route
+
+
+def parse_query(query_string: bytes) -> dict[str, list[str]]:
+    """Query parameters by Go's rules; 400 INVALID_REQUEST when malformed."""
+    try:
+        return parse_go_query(query_string)
+    except QueryError:
+        raise HttpError(400, "INVALID_REQUEST") from None
 
 
 def query_params() -> dict[str, list[str]]:
     """The current request's query parameters; 400 INVALID_REQUEST when malformed."""
-    try:
-        return parse_go_query(request.query_string)
-    except QueryError:
-        raise HttpError(400, "INVALID_REQUEST") from None
+    return parse_query(request.query_string)
 
 
 def first_param(params: dict[str, list[str]], key: str) -> str | None:
@@ -177,13 +240,17 @@ async def serve_app(
     shutdown_trigger: Callable[[], Awaitable[None]],
     graceful_timeout: float,
     tls: ssl.SSLContext | None = None,
+    fast_routes: dict[tuple[bytes, bytes], FastRoute] | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` on ``address`` (HTTPS with ``tls``) until ``shutdown_trigger`` returns;
-    reports the bound ``(host, port)`` through ``task_status``."""
+    reports the bound ``(host, port)`` through ``task_status``. ``fast_routes`` (by method
+    and path, see :func:`fast_route`) are answered by the fast lane, and by ``app`` only when
+    a request is not plain enough for it."""
     split_host_port(address, "http_address")
     _h11compat.install()  # status lines as Go writes them: "HTTP/1.1 404 Not Found"
     config = _h11compat.GoStyleConfig() if tls is None else _TlsConfig(tls)
+    config.fast_routes = dict(fast_routes or {})
     # Bound here so that a busy address raises a StartupError naming it, leaking nothing.
     config.bind = [f"fd://{bind_http_socket(address).detach()}"]
     config.graceful_timeout = graceful_timeout

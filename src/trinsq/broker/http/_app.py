@@ -24,14 +24,20 @@ from ...common._httpapi import (
     BOOL_PARAMS,
     JSON_TYPE,
     TEXT_TYPE,
+    Answer,
+    FastRoute,
     HttpError,
+    answer_v1,
+    fast_route,
     first_param,
     new_app,
+    parse_query,
     query_params,
     read_body,
     respond,
     respond_v1,
     serve_app,
+    to_response,
     topic_channel_args,
 )
 from ...protocol import (
@@ -122,11 +128,6 @@ class BrokerHttpApi:
             self.server.core.topic(topic_name)
         return topic_name, channel_name
 
-    def _publish(self, topic_name: str, bodies: list[bytes], defer_ms: int = 0) -> Response:
-        with _answered_as_http():
-            self.server.core.publish(topic_name, bodies, defer_ms)
-        return respond_v1("OK")
-
     def _defer_ms(self, params: dict[str, list[str]]) -> int:
         """The ``defer`` parameter, checked as nsqd's /pub checks it (0 when absent)."""
         raw = first_param(params, "defer")
@@ -143,11 +144,14 @@ class BrokerHttpApi:
 
     # -- endpoints -------------------------------------------------------------------------------
 
-    async def ping(self) -> Response:
+    def ping_answer(self) -> Answer:
         error = self.server.storage.health_error
         if error is not None:
-            return respond(500, f"NOK - {error}".encode(), TEXT_TYPE, v1=False)
-        return respond(200, b"OK", TEXT_TYPE, v1=False)
+            return Answer(500, f"NOK - {error}".encode(), TEXT_TYPE, v1=False)
+        return Answer(200, b"OK", TEXT_TYPE, v1=False)
+
+    async def ping(self) -> Response:
+        return to_response(self.ping_answer())
 
     async def info(self) -> Response:
         return respond_v1(self.server.info())
@@ -159,12 +163,20 @@ class BrokerHttpApi:
         body = await read_body(limit)
         if body is None:
             raise HttpError(413, "MSG_TOO_BIG")
+        return to_response(self.pub_answer(request.query_string, body))
+
+    def pub_answer(self, query_string: bytes, body: bytes) -> Answer:
+        """/pub once the body is read: the app's route and the fast lane both end here."""
+        if len(body) > self.options.max_msg_size:
+            raise HttpError(413, "MSG_TOO_BIG")
         if not body:
             raise HttpError(400, "MSG_EMPTY")
-        params = query_params()
+        params = parse_query(query_string)
         topic_name = self._topic_for_publish(params)
         defer_ms = self._defer_ms(params)
-        return self._publish(topic_name, [body], defer_ms)
+        with _answered_as_http():
+            self.server.core.publish(topic_name, [body], defer_ms)
+        return answer_v1("OK")
 
     async def mpub(self) -> Response:
         limit = self.options.max_body_size
@@ -375,6 +387,20 @@ def create_app(
     return app
 
 
+def fast_routes(
+    server: BrokerServices, *, require_tls_port: int | None = None
+) -> dict[tuple[bytes, bytes], FastRoute]:
+    """The endpoints the fast lane answers (the busiest ones, and plain enough): /pub and
+    /ping. None when every request is refused for want of TLS."""
+    if require_tls_port is not None:
+        return {}
+    api = BrokerHttpApi(server)
+    return {
+        (b"POST", b"/pub"): fast_route(api.pub_answer, log),
+        (b"GET", b"/ping"): fast_route(lambda query, body: api.ping_answer(), log),
+    }
+
+
 async def serve_http(
     server: BrokerServices,
     address: str,
@@ -394,5 +420,6 @@ async def serve_http(
         shutdown_trigger=shutdown_trigger,
         graceful_timeout=graceful_timeout,
         tls=server.https_context if https else None,
+        fast_routes=fast_routes(server, require_tls_port=require_tls_port),
         task_status=task_status,
     )

@@ -1,0 +1,127 @@
+"""The HTTP fast lane's wire format, sans-IO: plain HTTP/1.1 requests in, h11's bytes out.
+
+The busiest nsqd endpoints (``POST /pub``, ``GET /ping``; the registry's ``GET /lookup``) are
+answered straight from the connection's receive buffer instead of through a quart request
+with its own tasks, which costs several times the work of the answer itself. Only requests
+whose meaning is beyond doubt take the lane: a request line and headers that h11 would accept
+as they are, a ``Content-Length`` body (or none) no larger than the lane's limit, and nothing
+that needs the full machinery (``Transfer-Encoding``, ``Expect``, ``Upgrade``, folded or
+odd header lines). Everything else is handed to h11 untouched, which answers as before.
+Responses are written exactly as h11 writes them for the same headers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import attrs
+
+__all__ = [
+    "NEED_DATA",
+    "NOT_SIMPLE",
+    "SimpleRequest",
+    "encode_response",
+    "parse_simple_request",
+]
+
+NEED_DATA: Final = "need data"
+NOT_SIMPLE: Final = "not simple"
+
+# The longest request head the lane looks at; h11's own limit is 16 KiB.
+MAX_HEAD: Final = 8192
+
+_METHODS: Final = frozenset((b"GET", b"POST"))
+_VERSIONS: Final = {b"HTTP/1.1": b"1.1", b"HTTP/1.0": b"1.0"}
+_TARGET: Final = re.compile(rb"/[\x21-\x7e]*")
+_TOKEN: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+# A field value as h11 accepts it: visible characters, spaces and tabs, no controls.
+_VALUE: Final = re.compile(rb"[\x20-\x7e\x80-\xff\t]*")
+_DIGITS: Final = re.compile(rb"[0-9]{1,18}")
+# Headers whose presence means the request is not for the lane.
+_NEEDS_H11: Final = frozenset((b"transfer-encoding", b"expect", b"upgrade"))
+
+
+@attrs.frozen
+class SimpleRequest:
+    method: bytes
+    path: bytes
+    query: bytes
+    body: bytes
+    close: bool  # the answer ends the connection (HTTP/1.0, or Connection: close)
+    consumed: int  # bytes of the buffer this request took
+
+
+def parse_simple_request(data: bytes, max_body: int) -> SimpleRequest | str:
+    """The first request in ``data``, NEED_DATA if it is not all there yet, or NOT_SIMPLE if it
+    is not for the lane (h11 must see it, from its first byte)."""
+    end = data.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
+    if end < 0:
+        head = data[: MAX_HEAD + 4]
+        # A bare LF (which h11 tolerates) or a head too long: not the lane's to judge.
+        if len(data) > MAX_HEAD or head.count(b"\n") != head.count(b"\r\n"):
+            return NOT_SIMPLE
+        return NEED_DATA
+    lines = data[:end].split(b"\r\n")
+    if any(b"\n" in line for line in lines):
+        return NOT_SIMPLE
+    parts = lines[0].split(b" ")
+    if len(parts) != 3:
+        return NOT_SIMPLE
+    method, target, version = parts
+    http_version = _VERSIONS.get(version)
+    if method not in _METHODS or http_version is None or not _TARGET.fullmatch(target):
+        return NOT_SIMPLE
+    length = 0
+    hosts = lengths = 0
+    close = http_version == b"1.0"
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or not _TOKEN.fullmatch(name):
+            return NOT_SIMPLE  # also a folded line, which starts with a space
+        value = value.strip(b" \t")
+        if not _VALUE.fullmatch(value):
+            return NOT_SIMPLE
+        name = name.lower()
+        if name in _NEEDS_H11:
+            return NOT_SIMPLE
+        if name == b"host":
+            hosts += 1
+        elif name == b"content-length":
+            lengths += 1
+            if not _DIGITS.fullmatch(value):
+                return NOT_SIMPLE
+            length = int(value)
+        elif name == b"connection":
+            tokens = [token.strip(b" \t").lower() for token in value.split(b",")]
+            close = close or b"close" in tokens
+    if lengths > 1 or hosts > 1 or (http_version == b"1.1" and hosts != 1):
+        return NOT_SIMPLE
+    if length > max_body:
+        return NOT_SIMPLE
+    start = end + 4
+    if len(data) < start + length:
+        return NEED_DATA
+    path, _, query = target.partition(b"?")
+    return SimpleRequest(
+        method=method,
+        path=path,
+        query=query,
+        body=data[start : start + length],
+        close=close,
+        consumed=start + length,
+    )
+
+
+def encode_response(
+    status: int, reason: bytes, headers: list[tuple[bytes, bytes]], body: bytes, *, close: bool
+) -> bytes:
+    """The bytes h11 writes for this response: the headers in the order given, then its
+    ``Connection: close`` when the connection ends."""
+    out = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+    out += [name + b": " + value + b"\r\n" for name, value in headers]
+    if close:
+        out.append(b"Connection: close\r\n")
+    out.append(b"\r\n")
+    out.append(body)
+    return b"".join(out)

@@ -1,0 +1,128 @@
+"""The HTTP fast lane's parser and writer, without I/O: what it takes, what it leaves to h11."""
+
+from __future__ import annotations
+
+import h11
+import pytest
+
+from trinsq.common._fastlane import (
+    MAX_HEAD,
+    NEED_DATA,
+    NOT_SIMPLE,
+    SimpleRequest,
+    encode_response,
+    parse_simple_request,
+)
+
+PUB = b"POST /pub?topic=t HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+
+
+def parse(data: bytes, max_body: int = 1 << 20) -> SimpleRequest | str:
+    return parse_simple_request(data, max_body)
+
+
+def test_a_plain_post_is_taken_whole() -> None:
+    request = parse(PUB)
+    assert request == SimpleRequest(
+        method=b"POST",
+        path=b"/pub",
+        query=b"topic=t",
+        body=b"abc",
+        close=False,
+        consumed=len(PUB),
+    )
+
+
+def test_a_get_without_body_and_pipelined_requests_one_at_a_time() -> None:
+    ping = b"GET /ping HTTP/1.1\r\nhost: x\r\n\r\n"
+    request = parse(ping + PUB)
+    assert isinstance(request, SimpleRequest)
+    assert (request.method, request.path, request.query, request.body) == (
+        b"GET",
+        b"/ping",
+        b"",
+        b"",
+    )
+    assert request.consumed == len(ping)
+    assert parse((ping + PUB)[request.consumed :]) == parse(PUB)
+
+
+@pytest.mark.parametrize("cut", [1, 10, PUB.index(b"\r\n\r\n") + 2, len(PUB) - 1])
+def test_a_request_not_all_there_waits_for_more(cut: int) -> None:
+    assert parse(PUB[:cut]) == NEED_DATA
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "close"),
+    [
+        (b"GET /ping HTTP/1.0\r\n\r\n", True),
+        (b"GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", True),  # as h11 does
+        (b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: Close\r\n\r\n", True),
+        (b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: foo, close\r\n\r\n", True),
+        (b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n", False),
+    ],
+)
+def test_when_the_answer_closes_the_connection(request_bytes: bytes, close: bool) -> None:
+    request = parse(request_bytes)
+    assert isinstance(request, SimpleRequest)
+    assert request.close is close
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /pub HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        b"POST /pub HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+        b"GET /ping HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
+        b"GET /ping HTTP/1.1\r\n\r\n",  # HTTP/1.1 needs a Host
+        b"GET /ping HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+        b"POST /pub HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+        b"POST /pub HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\n",
+        b"POST /pub HTTP/1.1\r\nHost: x\r\nContent-Length: 3x\r\n\r\n",
+        b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n",
+        b"GET /ping HTTP/1.1\r\nHost: x\r\nBad Name: a\r\n\r\n",
+        b"GET /ping HTTP/1.1\r\nHost: x\r\nNo-Colon\r\n\r\n",
+        b"GET /ping HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n",
+        b"HEAD /ping HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"PUT /config/x HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /ping HTTP/2.0\r\nHost: x\r\n\r\n",
+        b"GET  /ping HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET ping HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /p\xffng HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /ping HTTP/1.1\nHost: x\n\n",  # bare line feeds, which h11 takes
+        b"GET /ping HTTP/1.1\r\nHost: x\n",
+        b"GET /ping HTTP/1.1\r\nHost: x\r\nX: " + b"a" * MAX_HEAD + b"\r\n\r\n",
+        b"GET /ping HTTP/1.1\r\nHost: x\r\nX: " + b"a" * MAX_HEAD,  # too long to wait for
+    ],
+)
+def test_anything_unusual_is_left_to_h11(request_bytes: bytes) -> None:
+    assert parse(request_bytes) == NOT_SIMPLE
+
+
+def test_a_body_over_the_lanes_limit_is_left_to_h11() -> None:
+    assert parse(PUB, max_body=2) == NOT_SIMPLE
+    assert isinstance(parse(PUB, max_body=3), SimpleRequest)
+
+
+def test_responses_are_written_byte_for_byte_as_h11_writes_them() -> None:
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", b"2"),
+        (b"x-nsq-content-type", b"nsq; version=1.0"),
+        (b"date", b"Wed, 02 Dec 2026 01:05:08 GMT"),
+    ]
+    for close in (False, True):
+        connection = h11.Connection(h11.SERVER)
+        request_headers = [("Host", "x")] + ([("Connection", "close")] if close else [])
+        connection.receive_data(
+            h11.Connection(h11.CLIENT).send(
+                h11.Request(method="GET", target="/ping", headers=request_headers)
+            )
+            or b""
+        )
+        connection.next_event()
+        expected = (
+            connection.send(h11.Response(status_code=200, headers=headers, reason=b"OK")) or b""
+        )
+        expected += connection.send(h11.Data(data=b"OK")) or b""
+        assert encode_response(200, b"OK", headers, b"OK", close=close) == expected
