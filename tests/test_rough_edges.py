@@ -336,17 +336,18 @@ def test_unreadable_disk_queue_metadata_is_named_not_dumped(
 # -- the benchmark header names what it measures --------------------------------------------
 
 
-def test_benchmark_header_tells_a_started_trinsq_broker_from_a_given_address() -> None:
-    started = Target(tcp=("127.0.0.1", 4150), http=("127.0.0.1", 4151), pid=7, started=True)
+def test_benchmark_header_tells_a_started_broker_from_a_given_address() -> None:
+    started = Target(
+        tcp=("127.0.0.1", 4150), http=("127.0.0.1", 4151), pid=7, started="/opt/go/bin/nsqd"
+    )
     given = Target(tcp=("10.0.0.2", 4150))
     assert started.describe() == (
-        "started a trinsq broker (python -m trinsq broker): "
-        "TCP 127.0.0.1:4150, HTTP 127.0.0.1:4151, pid 7"
+        "started a broker (/opt/go/bin/nsqd): TCP 127.0.0.1:4150, HTTP 127.0.0.1:4151, pid 7"
     )
     assert given.describe() == "broker given on the command line: TCP 10.0.0.2:4150"
 
 
-def test_started_benchmark_target_is_marked_started() -> None:
+def test_started_benchmark_target_names_the_command_that_started_it() -> None:
     with started_broker() as target:
-        assert target.started
-        assert target.describe().startswith("started a trinsq broker")
+        assert target.started.endswith(" -m trinsq broker")
+        assert target.describe().startswith(f"started a broker ({target.started}): TCP ")
