@@ -94,10 +94,14 @@ class FakeBroker:
 @attrs.define
 class FakeHost:
     wakes: int = 0
+    outputs: int = 0
     heartbeats: list[float] = attrs.field(factory=list)
 
     def wake(self) -> None:
         self.wakes += 1
+
+    def output_ready(self) -> None:
+        self.outputs += 1
 
     def set_heartbeat(self, interval: float) -> None:
         self.heartbeats.append(interval)

@@ -129,6 +129,21 @@ async def test_client_answering_heartbeats_stays_for_an_hour(
         assert elapsed_since(start) == pytest.approx(HOUR)
 
 
+async def test_a_publisher_not_taking_its_answer_is_dropped_after_one_interval(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with virtual_broker() as broker:
+        # Lockstep: the broker's write of the OK waits until the client reads, which it never
+        # does. The reader writes its answers itself, and each write has one interval.
+        client = await MemoryClient.connect(broker, lockstep=True)
+        await client.send(b"PUB unread\n" + body(b"x"))
+        start = trio.current_time()
+        while broker.server.clients:  # virtual seconds: no event tells of a write deadline
+            await trio.sleep(0.5)
+        assert HEARTBEAT <= elapsed_since(start) <= HEARTBEAT + 0.5
+        assert broker.topics["unread"].message_count == 1
+
+
 # -- in-flight timeouts ----------------------------------------------------------------------------
 
 

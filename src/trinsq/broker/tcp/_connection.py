@@ -21,7 +21,8 @@ other.
 Time limits are cancel scopes: the read deadline (two heartbeat intervals) runs only while the
 reader waits for the client, from the moment it starts waiting, as nsqd sets it before each
 read; time spent on the client's input already received (or on anyone else's) never counts
-against it. Each write must finish within one interval, as nsqd's deadlines do.
+against it. Each write must finish within one interval, as nsqd's deadlines do (the reader's
+own writes are timed by the same read scope, re-armed for the write).
 
 Stream upgrades (TLS, snappy, deflate after IDENTIFY): the reader stops running commands after
 an IDENTIFY that negotiated one, has the pump flush the JSON reply and park, wraps
@@ -128,8 +129,12 @@ class ClientConnection:
         self._woken = False
         self._wake_event = trio.Event()
         self._drained = trio.Event()
+        self._reader_turn = False  # the reader is running the session's commands
+        self._output_waiting = False  # responses were queued during that turn
         self._sending = False  # a send_all is under way
-        self._sent = trio.Event()  # set when it ends
+        self._sent = trio.Event()  # set when it ends, if awaited
+        self._sent_awaited = False
+        self._reader_sending = False  # the reader's send, timed by the read scope
         self._heartbeat_interval = client.settings.heartbeat_interval_ms / 1000
         self._heartbeat_due = math.inf
         self._flush_due = math.inf
@@ -164,6 +169,14 @@ class ClientConnection:
         self._woken = True
         self._wake_event.set()
 
+    def output_ready(self) -> None:
+        # During the reader's turn the reader itself sends the responses when the turn ends,
+        # so waking the pump would only cost it a scheduling round for nothing.
+        if self._reader_turn:
+            self._output_waiting = True
+        else:
+            self.wake()
+
     def set_heartbeat(self, interval: float) -> None:
         """Apply a heartbeat interval (0 disables heartbeats and the read deadline)."""
         self._heartbeat_interval = interval
@@ -197,6 +210,8 @@ class ClientConnection:
                 session.receive_data(data)
                 if await self._run_buffered():
                     break
+        if scope.cancelled_caught and self._reader_sending:
+            raise trio.TooSlowError  # the client did not take its answers in time
         if scope.cancelled_caught:
             log.info(
                 "[%s] closing: no data for two heartbeat intervals", self.client.remote_address
@@ -212,7 +227,12 @@ class ClientConnection:
         stop reading."""
         session = self.session
         while True:
-            progress = session.run_commands()
+            self._reader_turn = True
+            try:
+                progress = session.run_commands()
+            finally:
+                self._reader_turn = False
+            output, self._output_waiting = self._output_waiting, False
             if (
                 progress is Progress.NEED_DATA
                 and session.held is None
@@ -224,9 +244,12 @@ class ClientConnection:
                 # from here, as nsqd's IOLoop sends them, rather than through the pump a
                 # scheduling round later; unless a send is under way (the pump's turn).
                 if session.urgent and not self._sending and not self._pump_parking:
-                    self._read_scope.deadline = math.inf  # the broker's time, not the client's
-                    await self._flush()
+                    await self._flush(by_reader=True)
+                elif output:
+                    self.wake()
                 return False
+            if output:
+                self.wake()
             # What follows passes checkpoints while this client's input keeps the broker
             # busy: that is the broker's time, so the read deadline must not run meanwhile.
             # (Without a checkpoint it cannot fire; the reader sets it anew before reading.)
@@ -318,10 +341,12 @@ class ClientConnection:
             self._flush_due = now + timeout
         return left
 
-    async def _flush(self) -> None:
-        """Send everything in the output buffer. Either task may call it; one sends at a time
-        (a trio stream takes one ``send_all`` at a time), the other waits its turn."""
+    async def _flush(self, *, by_reader: bool = False) -> None:
+        """Send everything in the output buffer, within a heartbeat interval. Either task may
+        call it; one sends at a time (a trio stream takes one ``send_all`` at a time), the
+        other waits its turn."""
         while self._sending:
+            self._sent_awaited = True
             await self._sent.wait()
         session = self.session
         data = session.out
@@ -333,12 +358,24 @@ class ClientConnection:
         interval = self._heartbeat_interval
         self._sending = True
         try:
-            with trio.fail_after(interval) if interval > 0 else trio.CancelScope():
+            if by_reader:
+                # The read scope times the reader's sends (a new scope per answer would cost
+                # more than the answer); _reader tells this timeout from a read's.
+                self._read_scope.deadline = (
+                    trio.current_time() + interval if interval > 0 else math.inf
+                )
+                self._reader_sending = True
                 await self.stream.send_all(data)
+                self._reader_sending = False
+            else:
+                with trio.fail_after(interval) if interval > 0 else trio.CancelScope():
+                    await self.stream.send_all(data)
         finally:
             self._sending = False
-            self._sent.set()
-            self._sent = trio.Event()
+            if self._sent_awaited:
+                self._sent_awaited = False
+                self._sent.set()
+                self._sent = trio.Event()
         self._drained.set()
 
     # -- stream upgrades -------------------------------------------------------------------------

@@ -95,7 +95,10 @@ class SessionHost(Protocol):
     """What the session asks of its transport."""
 
     def wake(self) -> None:
-        """Output or the RDY window changed: the pump should look again."""
+        """The RDY window or the subscription changed: the pump should look again."""
+
+    def output_ready(self) -> None:
+        """A response was queued (``out`` is urgent): the transport should send it soon."""
 
     def set_heartbeat(self, interval: float) -> None:
         """IDENTIFY set a heartbeat interval in seconds (0: none, and no read deadline)."""
@@ -196,7 +199,7 @@ class V2Session:
             return
         self.out += frame
         self.urgent = True
-        self.host.wake()
+        self.host.output_ready()
 
     def fail(self, error: ProtocolError) -> bool:
         """Answer a command's error as nsqd does; returns whether the connection must end."""
