@@ -131,6 +131,7 @@ class ClientConnection:
         self._drained = trio.Event()
         self._reader_turn = False  # the reader is running the session's commands
         self._output_waiting = False  # responses were queued during that turn
+        self._wake_deferred = False  # the pump was woken during that turn
         self._sending = False  # a send_all is under way
         self._sent = trio.Event()  # set when it ends, if awaited
         self._sent_awaited = False
@@ -167,7 +168,10 @@ class ClientConnection:
 
     def wake(self) -> None:
         self._woken = True
-        self._wake_event.set()
+        if self._reader_turn:
+            self._wake_deferred = True  # once when the turn ends, not once per FIN or RDY
+        else:
+            self._wake_event.set()
 
     def output_ready(self) -> None:
         # During the reader's turn the reader itself sends the responses when the turn ends,
@@ -233,6 +237,9 @@ class ClientConnection:
             finally:
                 self._reader_turn = False
             output, self._output_waiting = self._output_waiting, False
+            if self._wake_deferred:
+                self._wake_deferred = False
+                self._wake_event.set()
             if (
                 progress is Progress.NEED_DATA
                 and session.held is None
