@@ -36,6 +36,7 @@ from .monitoring._statsd import run_statsd
 from .storage._metadata import encode_metadata, write_initial_metadata
 from .storage._storage import Storage
 from .tcp._connection import serve_client
+from .tcp._pumptimers import PumpTimers
 
 __all__ = ["BoundAddresses", "BrokerServer", "serve_broker"]
 
@@ -73,6 +74,7 @@ class BrokerServer:
         self.auth_tls_context = ssl.create_default_context(cafile=options.tls_root_ca_file or None)
         self.storage = Storage(options)
         self.scheduler = DeadlineScheduler(lambda: self.storage.commit(keep_failed=True))
+        self.pump_timers = PumpTimers()
         self.graph = TopicGraph(
             options,
             trio.current_time,
@@ -193,7 +195,7 @@ class BrokerServer:
         ``trio.abc.Stream`` such as one end of ``trio.testing.memory_stream_pair()``) until
         either side ends the connection; ``stream`` is closed before this returns, and
         nothing is raised for client misbehaviour or a broken stream."""
-        await serve_client(self, stream, remote_address, self._default_settings)
+        await serve_client(self, stream, remote_address, self._default_settings, self.pump_timers)
 
     def accept_stream(self, stream: trio.abc.Stream, remote_address: str) -> None:
         """Serve a client on an already-connected ``stream`` as if the TCP listener had
@@ -289,6 +291,7 @@ async def _serve(
     tcp_bound = listeners[0].socket.getsockname()[:2]
     async with trio.open_nursery() as timers:
         timers.start_soon(server.scheduler.run)
+        timers.start_soon(server.pump_timers.run)
         timers.start_soon(server.drain_backlogs)
         if options.statsd_address:
             timers.start_soon(run_statsd, server)

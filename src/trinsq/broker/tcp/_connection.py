@@ -55,6 +55,7 @@ from ..core._channel import Channel
 from ..core._client import Client
 from ..core._services import BrokerServices
 from ._connection_auth import common_name, query_auth
+from ._pumptimers import PumpTimers
 from ._session import AuthRequest, Progress, V2Session
 from ._streams import DeflateStream, PrefixedStream, SnappyStream
 
@@ -74,6 +75,7 @@ async def serve_client(
     stream: trio.abc.Stream,
     remote_address: str,
     settings: ClientSettings,
+    timers: PumpTimers,
 ) -> None:
     """Serve one V2 client connected through ``stream`` (a socket, or any other
     ``trio.abc.Stream``) until either side ends the connection.
@@ -83,6 +85,7 @@ async def serve_client(
         stream: the client's byte stream; the client starts by sending the protocol magic.
         remote_address: ``host:port`` of the peer, as logs and /stats show it.
         settings: the client's settings until its IDENTIFY (the broker's defaults).
+        timers: the broker's pump timers (heartbeats, output-buffer flushes).
 
     Resource handling: ``stream`` is closed before this returns.
     Error handling: never raises for client misbehaviour or a broken stream; an internal
@@ -93,7 +96,7 @@ async def serve_client(
     protocol = V2ServerConnection(server.limits)
     protocol.tls_required = server.options.tls_required != "false"
     try:
-        await ClientConnection(server, stream, client, protocol).run()
+        await ClientConnection(server, stream, client, protocol, timers).run()
     except* (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as group:
         log.info("[%s] connection ended: %s", remote_address, error_text(group.exceptions[0]))
     except* Exception:
@@ -112,6 +115,7 @@ class ClientConnection:
         stream: the transport (any trio stream; later possibly TLS/compressed layers).
         client: the client's state, registered with the broker for /stats.
         protocol: the sans-IO protocol state (magic already consumed or not).
+        timers: wakes the pump when its next heartbeat or output flush is due.
     """
 
     def __init__(
@@ -120,6 +124,7 @@ class ClientConnection:
         stream: trio.abc.Stream,
         client: Client,
         protocol: V2ServerConnection,
+        timers: PumpTimers,
     ) -> None:
         self.server = server
         self.stream = stream
@@ -140,6 +145,9 @@ class ClientConnection:
         self._heartbeat_due = math.inf
         self._flush_due = math.inf
         self._read_scope = trio.CancelScope()
+        self._pump_scope = trio.CancelScope()
+        self._timers = timers
+        self._timer_due = math.inf  # the earliest entry this pump has with the timers
         self._nursery: trio.Nursery | None = None
         # The pump's parking handshake for stream upgrades.
         self._pump_parking = False
@@ -297,6 +305,13 @@ class ClientConnection:
     # -- pump ------------------------------------------------------------------------------------
 
     async def _pump(self) -> None:
+        # The pump's scope times its writes (see _flush); nothing else cancels it.
+        with self._pump_scope:
+            await self._pump_loop()
+        if self._pump_scope.cancelled_caught:
+            raise trio.TooSlowError  # the client did not take its messages in time
+
+    async def _pump_loop(self) -> None:
         client = self.client
         session = self.session
         while True:
@@ -333,11 +348,19 @@ class ClientConnection:
             if window and channel is not None:
                 channel.waiting[client] = None
             if not self._woken:
+                due = min(self._heartbeat_due, self._flush_due)
+                if due < self._timer_due:  # an earlier entry still pending will do
+                    self._timer_due = due
+                    self._timers.schedule(due, self._timer_fired)
                 self._wake_event = trio.Event()
-                with trio.move_on_at(min(self._heartbeat_due, self._flush_due)):
-                    await self._wake_event.wait()
+                await self._wake_event.wait()
             if channel is not None:
                 channel.waiting.pop(client, None)
+
+    def _timer_fired(self, due: float) -> None:
+        if due == self._timer_due:  # else an entry superseded by an earlier one
+            self._timer_due = math.inf
+            self.wake()
 
     def _take_messages(self, channel: Channel, window: int, now: float) -> int:
         """Have the session encode up to ``window`` messages; start the output-buffer timer."""
@@ -365,18 +388,19 @@ class ClientConnection:
         interval = self._heartbeat_interval
         self._sending = True
         try:
+            # Each task's own long-lived scope times its writes (a new scope per write would
+            # cost more than a small write); the reader tells this timeout from a read's.
+            deadline = trio.current_time() + interval if interval > 0 else math.inf
             if by_reader:
-                # The read scope times the reader's sends (a new scope per answer would cost
-                # more than the answer); _reader tells this timeout from a read's.
-                self._read_scope.deadline = (
-                    trio.current_time() + interval if interval > 0 else math.inf
-                )
+                self._read_scope.deadline = deadline
                 self._reader_sending = True
                 await self.stream.send_all(data)
                 self._reader_sending = False
             else:
-                with trio.fail_after(interval) if interval > 0 else trio.CancelScope():
-                    await self.stream.send_all(data)
+                scope = self._pump_scope
+                scope.deadline = deadline
+                await self.stream.send_all(data)
+                scope.deadline = math.inf
         finally:
             self._sending = False
             if self._sent_awaited:
