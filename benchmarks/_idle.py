@@ -24,6 +24,7 @@ def idle_clients(
     )
     sel = selectors.DefaultSelector()
     socks: list[socket.socket] = []
+    setup_start = time.monotonic()
     for _ in range(connections):
         sock = socket.create_connection(address, timeout=30)
         sock.sendall(hello)
@@ -33,6 +34,7 @@ def idle_clients(
         reader.expect_identify()
         sock.setblocking(False)
         sel.register(sock, selectors.EVENT_READ, reader.buf)
+    setup_end = time.monotonic()
     go()
     start = time.monotonic()
     end_at = start + hold
@@ -70,6 +72,8 @@ def idle_clients(
         "count": connections - closed,
         "closed": closed,
         "heartbeats": heartbeats,
+        "setup_start": setup_start,
+        "setup_end": setup_end,
         "start": start,
         "end": end,
     }

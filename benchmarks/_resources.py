@@ -96,6 +96,12 @@ def idle(
     results = run_workers(_idle.idle_clients, kwargs, timeout=hold + 120, on_start=measure)
     held = sum(r["count"] for r in results)
     heartbeats = sum(r["heartbeats"] for r in results)
+    # Every worker connects and IDENTIFYs at once: the union of their set-up windows.
+    setup = max(r["setup_end"] for r in results) - min(r["setup_start"] for r in results)
+    report.add(
+        f"{connections} connections opened and IDENTIFY answered in {setup:.2f}s: "
+        f"{connections / setup:.0f} connections/s"
+    )
     report.add(
         f"{held} of {connections} connections held {hold:g}s (heartbeat {heartbeat_ms} ms, "
         f"{heartbeats} heartbeats answered): broker RSS {measured['rss'] / MIB:.1f} MiB "
@@ -109,6 +115,7 @@ def idle(
         rss_before_mib=round(before / MIB, 1),
         rss_mib=round(measured["rss"] / MIB, 1),
         kib_per_connection=round((measured["rss"] - before) / 1024 / max(held, 1), 1),
+        connect_per_s=round(connections / setup),
         cpu_percent=round(measured["cpu"], 1),
     )
     return report
