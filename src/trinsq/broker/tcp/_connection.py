@@ -167,8 +167,8 @@ class ClientConnection:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self.set_heartbeat(self._heartbeat_interval)
-                nursery.start_soon(self._reader)
                 nursery.start_soon(self._pump)
+                await self._reader()  # in this task: one task fewer to start per connection
         finally:
             self.server.core.disconnect(self.client)
 
