@@ -1,7 +1,8 @@
 """The registry's HTTP API (nsqlookupd/http.go), on the shared nsq HTTP conventions.
 
 Go builds these replies from maps, so their keys come out sorted; the records inside
-(producers, nodes) keep nsqlookupd's struct order through the attrs models.
+(producers, nodes) keep nsqlookupd's struct order through the attrs models. The read
+endpoints answer with bodies cached until the registrations change (_views.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from quart_trio import QuartTrio
 
 from .._version import NSQ_COMPAT_VERSION
 from ..common._httpapi import (
+    JSON_TYPE,
     TEXT_TYPE,
     HttpError,
     first_param,
@@ -29,6 +31,7 @@ from ..common._httpapi import (
 from ..protocol import is_valid_topic_name
 from ._db import RegistrationDB
 from ._options import RegistryOptions
+from ._views import RegistryViews
 
 __all__ = ["RegistryState", "create_app", "serve_http"]
 
@@ -56,13 +59,12 @@ class RegistryHttpApi:
     def __init__(self, server: RegistryState) -> None:
         self.server = server
         self.db = server.db
-
-    def _limits(self) -> dict[str, float]:
-        options = self.server.options
-        return {
-            "inactive_timeout": options.inactive_producer_timeout,
-            "tombstone_lifetime": options.tombstone_lifetime,
-        }
+        options = server.options
+        self.views = RegistryViews(
+            server.db,
+            inactive_timeout=options.inactive_producer_timeout,
+            tombstone_lifetime=options.tombstone_lifetime,
+        )
 
     async def ping(self) -> Response:
         return respond(200, b"OK", TEXT_TYPE, v1=False)
@@ -72,19 +74,19 @@ class RegistryHttpApi:
 
     async def topics(self) -> Response:
         query_params()
-        return respond_v1({"topics": self.db.topics()})
+        return respond(200, self.views.topics(), JSON_TYPE)
 
     async def channels(self) -> Response:
-        return respond_v1({"channels": self.db.channels(_topic(query_params()))})
+        return respond(200, self.views.channels(_topic(query_params())), JSON_TYPE)
 
     async def lookup(self) -> Response:
-        result = self.db.lookup(_topic(query_params()), **self._limits())
-        if result is None:
+        body = self.views.lookup(_topic(query_params()))
+        if body is None:
             raise HttpError(404, "TOPIC_NOT_FOUND")
-        return respond_v1({"channels": result.channels, "producers": result.producers})
+        return respond(200, body, JSON_TYPE)
 
     async def nodes(self) -> Response:
-        return respond_v1({"producers": self.db.nodes(**self._limits())})
+        return respond(200, self.views.nodes(), JSON_TYPE)
 
     async def topic_create(self) -> Response:
         topic = _topic(query_params())
