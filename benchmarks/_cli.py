@@ -12,7 +12,7 @@ from typing import Any
 
 from benchmarks import _scenarios as sc
 from benchmarks._report import Report
-from benchmarks._target import Target, machine, started_broker
+from benchmarks._target import Target, machine, started_broker, started_registry
 from benchmarks._wire import parse_address
 
 NEEDS_PID = {"rss-queued", "idle"}
@@ -155,6 +155,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--registry-command", help="default: trinsq registry (e.g. nsqlookupd)")
 
     p = scenario(
+        "lookup",
+        "registry: time GET /lookup, /nodes, /topics, /channels with many producers registered",
+        broker=False,
+    )
+    p.add_argument("--lookupd-tcp-address", default="127.0.0.1:4160", help="nsqlookupd TCP")
+    p.add_argument("--lookupd-http-address", default="127.0.0.1:4161", help="nsqlookupd HTTP")
+    p.add_argument("--registry-pid", type=int, help="PID of the registry, for its CPU figures")
+    p.add_argument(
+        "--start-registry",
+        action="store_true",
+        help="start 'python -m trinsq registry' (or --registry-command) on free 127.0.0.1 ports "
+        "and stop it after",
+    )
+    p.add_argument("--registry-command", help="what --start-registry runs, e.g. /path/nsqlookupd")
+    p.add_argument(
+        "--registry-arg", action="append", default=[], metavar="FLAG", help="extra flag for it"
+    )
+    p.add_argument("--producers", type=int, default=500, help="fake nsqd registered")
+    p.add_argument("--topics", type=int, default=1, help="topics each producer registers")
+    p.add_argument("--channels", type=int, default=2, help="channels per topic")
+    p.add_argument("--requests", type=int, default=1000, help="timed GETs per endpoint")
+    p.add_argument("--warmup", type=int, default=50, help="untimed GETs per endpoint first")
+    p.add_argument(
+        "--endpoints",
+        type=lambda text: tuple(text.split(",")),
+        default=sc.LOOKUP_ENDPOINTS,
+        help="comma-separated, of " + ",".join(sc.LOOKUP_ENDPOINTS),
+    )
+
+    p = scenario(
         "smoke", "every scenario for about a second against a started broker", broker=False
     )
 
@@ -181,6 +211,24 @@ def _parser() -> argparse.ArgumentParser:
         help="the scenario to run and its options (--start-broker is added)",
     )
     return parser
+
+
+@contextlib.contextmanager
+def _registry(args: argparse.Namespace) -> Iterator[Target]:
+    if args.start_registry or args.registry_command:
+        command = shlex.split(args.registry_command or "")
+        with started_registry(args.registry_arg, command=command) as target:
+            print(f"# {target.describe()}", flush=True)
+            yield target
+        return
+    target = Target(
+        tcp=parse_address(args.lookupd_tcp_address),
+        http=parse_address(args.lookupd_http_address),
+        pid=args.registry_pid,
+        role="registry",
+    )
+    print(f"# {target.describe()}", flush=True)
+    yield target
 
 
 @contextlib.contextmanager
@@ -257,6 +305,19 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks._startup import startup
 
         reports = [startup(args.runs, args.broker_command, args.registry_command)]
+    elif args.scenario == "lookup":
+        with _registry(args) as target:
+            reports = [
+                sc.lookup(
+                    target,
+                    args.producers,
+                    args.requests,
+                    args.topics,
+                    args.channels,
+                    args.warmup,
+                    args.endpoints,
+                )
+            ]
     elif args.scenario == "generator-check":
         reports = sc.generator_check(
             args.procs,

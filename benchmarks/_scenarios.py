@@ -1,8 +1,8 @@
 """Every scenario, by name: each drives load-generator processes against a Target and reports.
 
 ``_throughput`` (writer, reader, pair, pub, consumers), ``_httppub``, ``_latency``,
-``_resources`` (rss-queued, idle), ``_fairness`` and ``_gencheck`` (the generators alone) hold
-them.
+``_resources`` (rss-queued, idle), ``_fairness``, ``_registry`` (lookup, against a registry) and
+``_gencheck`` (the generators alone) hold them.
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ from benchmarks._fairness import fairness
 from benchmarks._gencheck import generator_check
 from benchmarks._httppub import http_pub
 from benchmarks._latency import latency
+from benchmarks._registry import ENDPOINTS as LOOKUP_ENDPOINTS
+from benchmarks._registry import lookup
 from benchmarks._resources import idle, rss_queued
 from benchmarks._throughput import consumers, fill, pair, pub, reader, writer
 
 __all__ = [
     "CPUS",
+    "LOOKUP_ENDPOINTS",
     "consumers",
     "fairness",
     "fill",
@@ -24,6 +27,7 @@ __all__ = [
     "http_pub",
     "idle",
     "latency",
+    "lookup",
     "pair",
     "pub",
     "reader",

@@ -1,4 +1,5 @@
-"""``python -m benchmarks smoke``: every scenario, tiny and short, against a started broker.
+"""``python -m benchmarks smoke``: every scenario, tiny and short, against a started broker (and a
+started registry for ``lookup``).
 
 It checks that the suite runs and reports; it never asserts a speed.
 """
@@ -9,7 +10,7 @@ import time
 
 from benchmarks import _scenarios as sc
 from benchmarks._report import Report
-from benchmarks._target import started_broker
+from benchmarks._target import started_broker, started_registry
 
 EXPECTED = {
     "gen-writer": "msgs_per_s",
@@ -26,7 +27,9 @@ EXPECTED = {
     "rss-queued": "rss_mib",
     "idle": "cpu_percent",
     "fairness": "pub_p99_ms",
+    "lookup": "lookup_p99_ms",
 }
+LOOKUP_PRODUCERS = 20
 
 
 def smoke() -> int:
@@ -49,6 +52,9 @@ def smoke() -> int:
                 target, duration=1.0, mpub_count=2000, bomb_bytes=16384, heartbeat_clients=5
             )
         )
+    with started_registry() as target:
+        print(f"# {target.describe()}", flush=True)
+        reports.append(sc.lookup(target, producers=LOOKUP_PRODUCERS, requests=50, warmup=5))
     by_name = {report.scenario: report for report in reports}
     problems = [
         f"{name}: no {key} in its report"
@@ -61,6 +67,11 @@ def smoke() -> int:
         problems.append("idle: the broker closed idle connections that answered heartbeats")
     if by_name.get("fairness") and by_name["fairness"].metrics.get("heartbeat_dropped"):
         problems.append("fairness: the broker dropped clients that answered heartbeats")
+    if (
+        by_name.get("lookup")
+        and by_name["lookup"].metrics.get("lookup_producers") != LOOKUP_PRODUCERS
+    ):
+        problems.append("lookup: /lookup did not list every registered producer")
     elapsed = time.monotonic() - began
     if problems:
         print("smoke FAILED:\n  " + "\n  ".join(problems), flush=True)

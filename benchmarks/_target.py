@@ -1,8 +1,9 @@
-"""The broker under test: an address given on the command line, or a broker started here.
+"""The broker (or registry) under test: an address given on the command line, or one started here.
 
 A started broker runs as ``python -m trinsq broker`` (or any nsqd command given, Go's included:
 both take the same flags) in its own process on free 127.0.0.1 ports with a temporary
---data-path; it is stopped by its PID (SIGTERM, then SIGKILL) afterwards.
+--data-path; a started registry as ``python -m trinsq registry`` (or any nsqlookupd) the same
+way. Both are stopped by their PID (SIGTERM, then SIGKILL) afterwards.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Target:
     http: tuple[str, int] | None = None
     pid: int | None = None  # known when started here or given with --broker-pid
     started: str = ""  # the command that started it here; empty for an address given
+    role: str = "broker"  # or "registry"
 
     def describe(self) -> str:
         """For the report header: what runs the scenarios (any nsqd when given) and where."""
@@ -42,8 +44,8 @@ class Target:
         if self.pid is not None:
             where += f", pid {self.pid}"
         if self.started:
-            return f"started a broker ({self.started}): {where}"
-        return f"broker given on the command line: {where}"
+            return f"started a {self.role} ({self.started}): {where}"
+        return f"{self.role} given on the command line: {where}"
 
 
 def raise_nofile_limit() -> int:
@@ -92,15 +94,49 @@ def started_broker(
         shutil.rmtree(data_path, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def started_registry(
+    registry_args: Sequence[str] = (),
+    python: str = sys.executable,
+    command: Sequence[str] = (),
+) -> Iterator[Target]:
+    """Start ``command`` (default ``python -m trinsq registry``) on 127.0.0.1 and stop it (by
+    PID) on exit. Go's nsqlookupd takes the same three flags given here."""
+    raise_nofile_limit()  # inherited: one descriptor per registered producer
+    log_dir = tempfile.mkdtemp(prefix="trinsq-bench-")
+    tcp, http = ("127.0.0.1", _free_port()), ("127.0.0.1", _free_port())
+    program = list(command) or [python, "-m", "trinsq", "registry"]
+    argv = [
+        *program,
+        f"--tcp-address={tcp[0]}:{tcp[1]}",
+        f"--http-address={http[0]}:{http[1]}",
+        "--broadcast-address=127.0.0.1",
+        *registry_args,
+    ]
+    log_path = os.path.join(log_dir, "registry.log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        _wait_ready(proc, tcp, http, log_path, "registry")
+        yield Target(tcp=tcp, http=http, pid=proc.pid, started=shlex.join(program), role="registry")
+    finally:
+        _stop(proc)
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
 def _wait_ready(
-    proc: subprocess.Popen[bytes], tcp: tuple[str, int], http: tuple[str, int], log_path: str
+    proc: subprocess.Popen[bytes],
+    tcp: tuple[str, int],
+    http: tuple[str, int],
+    log_path: str,
+    role: str = "broker",
 ) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             with open(log_path, errors="replace") as log:
                 tail = log.read()[-2000:]
-            raise RuntimeError(f"broker exited with status {proc.returncode}:\n{tail}")
+            raise RuntimeError(f"{role} exited with status {proc.returncode}:\n{tail}")
         try:
             with socket.create_connection(tcp, timeout=1):
                 pass
@@ -109,7 +145,7 @@ def _wait_ready(
         except OSError:
             pass
         time.sleep(0.05)
-    raise RuntimeError("broker did not come up within 30 s")
+    raise RuntimeError(f"{role} did not come up within 30 s")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -25,6 +25,10 @@ Registrations made by the HTTP create endpoints and never populated are operator
 and kept, as nsqlookupd keeps them; re-creating an emptied one makes it kept again. A
 topic key is kept while any of its channel keys remains, since ``/channel/create`` made
 the two together.
+
+``generation`` counts the changes to keys, producers and tombstones, so that encoded answers
+can be cached until the next one (_views.py). A PING only moves a peer's clock, which does not
+count: the cache judges time by itself.
 """
 
 from __future__ import annotations
@@ -189,20 +193,31 @@ class RegistrationDB:
     clock: Callable[[], float] = time.monotonic
     wall_clock_ns: Callable[[], int] = time.time_ns
     _entries: dict[Registration, _Entry] = attrs.field(factory=dict, init=False)
+    # Bumped by every change that can alter what an endpoint answers, PINGs excepted.
+    generation: int = attrs.field(default=0, init=False)
 
     # -- the primitives of registration_db.go ------------------------------------------
 
+    def _entry(self, registration: Registration) -> _Entry:
+        """The key's entry, created if missing; an emptied one becomes kept again."""
+        entry = self._entries.get(registration)
+        if entry is None:
+            entry = self._entries[registration] = _Entry()
+            self.generation += 1
+        entry.emptied_at = None
+        return entry
+
     def add_registration(self, registration: Registration) -> None:
         """Create the key if missing; an emptied one becomes operator-kept again."""
-        self._entries.setdefault(registration, _Entry()).emptied_at = None
+        self._entry(registration)
 
     def add_producer(self, registration: Registration, producer: Producer) -> bool:
         """Add ``producer`` unless its peer is already there; return whether it was added."""
-        entry = self._entries.setdefault(registration, _Entry())
-        entry.emptied_at = None
+        entry = self._entry(registration)
         if producer.peer.id in entry.producers:
             return False
         entry.producers[producer.peer.id] = producer
+        self.generation += 1
         return True
 
     def remove_producer(self, registration: Registration, peer_id: str) -> tuple[bool, int]:
@@ -211,12 +226,15 @@ class RegistrationDB:
         if entry is None:
             return False, 0
         removed = entry.producers.pop(peer_id, None) is not None
-        if removed and not entry.producers:
-            entry.emptied_at = self.clock()
+        if removed:
+            self.generation += 1
+            if not entry.producers:
+                entry.emptied_at = self.clock()
         return removed, len(entry.producers)
 
     def remove_registration(self, registration: Registration) -> None:
-        self._entries.pop(registration, None)
+        if self._entries.pop(registration, None) is not None:
+            self.generation += 1
 
     def find_registrations(self, category: str, key: str, subkey: str) -> list[Registration]:
         if WILDCARD not in (key, subkey):
@@ -364,6 +382,8 @@ class RegistrationDB:
                     producer.tombstoned_at = self.clock()
                     producer.tombstoned_at_ns = self.wall_clock_ns()
                     count += 1
+        if count:
+            self.generation += 1
         return count
 
     def create_topic(self, topic: str) -> None:
@@ -431,4 +451,6 @@ class RegistrationDB:
         ]
         for registration in topics:
             del self._entries[registration]
+        if expired or topics:
+            self.generation += 1
         return expired + topics
