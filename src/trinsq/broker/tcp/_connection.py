@@ -55,7 +55,7 @@ from ..core._channel import Channel
 from ..core._client import Client
 from ..core._services import BrokerServices
 from ._connection_auth import common_name, query_auth
-from ._pumptimers import PumpTimers
+from ._pumptimers import PumpTimer, PumpTimers
 from ._session import AuthRequest, Progress, V2Session
 from ._streams import DeflateStream, PrefixedStream, SnappyStream
 
@@ -147,7 +147,7 @@ class ClientConnection:
         self._read_scope = trio.CancelScope()
         self._pump_scope = trio.CancelScope()
         self._timers = timers
-        self._timer_due = math.inf  # the earliest entry this pump has with the timers
+        self._timer = PumpTimer(self.wake)
         self._nursery: trio.Nursery | None = None
         # The pump's parking handshake for stream upgrades.
         self._pump_parking = False
@@ -170,6 +170,7 @@ class ClientConnection:
                 nursery.start_soon(self._pump)
                 await self._reader()  # in this task: one task fewer to start per connection
         finally:
+            self._timer.cancel()
             self.server.core.disconnect(self.client)
 
     # -- what the session asks of its transport ------------------------------------------------
@@ -348,19 +349,11 @@ class ClientConnection:
             if window and channel is not None:
                 channel.waiting[client] = None
             if not self._woken:
-                due = min(self._heartbeat_due, self._flush_due)
-                if due < self._timer_due:  # an earlier entry still pending will do
-                    self._timer_due = due
-                    self._timers.schedule(due, self._timer_fired)
+                self._timers.schedule(self._timer, min(self._heartbeat_due, self._flush_due))
                 self._wake_event = trio.Event()
                 await self._wake_event.wait()
             if channel is not None:
                 channel.waiting.pop(client, None)
-
-    def _timer_fired(self, due: float) -> None:
-        if due == self._timer_due:  # else an entry superseded by an earlier one
-            self._timer_due = math.inf
-            self.wake()
 
     def _take_messages(self, channel: Channel, window: int, now: float) -> int:
         """Have the session encode up to ``window`` messages; start the output-buffer timer."""
