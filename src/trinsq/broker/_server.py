@@ -31,7 +31,7 @@ from .core._graph import TopicGraph
 from .core._services import BoundAddresses
 from .core._stats import InfoDocument
 from .core._topic import Topic
-from .http._app import serve_http
+from .http._serve import serve_http
 from .monitoring._statsd import run_statsd
 from .storage._metadata import encode_metadata, write_initial_metadata
 from .storage._storage import Storage

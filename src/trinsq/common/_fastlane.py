@@ -13,6 +13,7 @@ Responses are written exactly as h11 writes them for the same headers.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Final
 
 import attrs
@@ -20,10 +21,17 @@ import attrs
 __all__ = [
     "NEED_DATA",
     "NOT_SIMPLE",
+    "FastAnswer",
+    "FastRoute",
     "SimpleRequest",
     "encode_response",
     "parse_simple_request",
 ]
+
+# A fast route's answer: status, headers (without date), body.
+FastAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
+# (query string, body) -> answer. It must not raise, nor block: it runs in the reader.
+FastRoute = Callable[[bytes, bytes], FastAnswer]
 
 NEED_DATA: Final = "need data"
 NOT_SIMPLE: Final = "not simple"

@@ -19,7 +19,6 @@ h11 from its first byte, and the connection stays with h11 until it is idle agai
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -31,14 +30,9 @@ from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import H11SendableEvent
 
-from ._fastlane import NEED_DATA, NOT_SIMPLE, encode_response, parse_simple_request
+from ._fastlane import NEED_DATA, NOT_SIMPLE, FastRoute, encode_response, parse_simple_request
 
-__all__ = ["FastAnswer", "FastRoute", "GoStyleConfig", "install", "reason_phrase"]
-
-# A fast route's answer: status, headers (without date), body.
-FastAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
-# (query string, body) -> answer. It must not raise, nor block: it runs in the reader.
-FastRoute = Callable[[bytes, bytes], FastAnswer]
+__all__ = ["GoStyleConfig", "install", "reason_phrase"]
 
 # The largest body the lane takes; larger ones go through the app, which streams them.
 FAST_MAX_BODY: Final = 1 << 20

@@ -21,8 +21,8 @@ from ..common._json import go_json
 from ..common._logging import error_text
 from ..common._startup import open_listeners, start_http
 from ._db import RegistrationDB
-from ._http import serve_http
 from ._options import RegistryOptions
+from ._serve import serve_http
 from ._session import PeerSession
 
 __all__ = ["RegistryAddresses", "RegistryServer", "serve_registry"]

@@ -1,5 +1,5 @@
-"""The broker's HTTP API (nsqd/http.go), served by hypercorn from a quart-trio app in the
-broker's own process.
+"""The broker's HTTP API (nsqd/http.go) as a quart-trio app, served by hypercorn in the
+broker's own process (``_serve``); /ping and /pub also take the fast lane (``_endpoints``).
 
 Responses follow nsqd's conventions (internal/http_api ``RespondV1``): an ``X-NSQ-Content-Type``
 header, strings written raw, other values as Go-style JSON, errors as
@@ -11,8 +11,7 @@ from __future__ import annotations
 import gc
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Final
 
@@ -20,102 +19,45 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from ...common._httpapi import (
+from ...common._httpanswers import (
     BOOL_PARAMS,
     JSON_TYPE,
-    TEXT_TYPE,
-    Answer,
-    FastRoute,
     HttpError,
-    answer_v1,
-    fast_route,
     first_param,
+    topic_channel_args,
+)
+from ...common._httpapi import (
     new_app,
-    parse_query,
     query_params,
     read_body,
     respond,
     respond_v1,
-    serve_app,
     to_response,
-    topic_channel_args,
 )
 from ...protocol import (
     HttpMpubReader,
     ProtocolError,
     is_valid_topic_name,
 )
-from ...protocol._gofmt import to_int64
-from ..core._broker import (
-    PUBLISH_STEP,
-    ChannelNotFound,
-    CoreError,
-    PublishFailed,
-    TopicExiting,
-    TopicNotFound,
-)
+from ..core._broker import PUBLISH_STEP
 from ..core._services import BrokerServices
 from ..core._stats import stats_document
 from ..monitoring._metrics import CONTENT_TYPE as METRICS_TYPE
 from ..monitoring._metrics import render_metrics
+from ._endpoints import BrokerEndpoints, answered_as_http
 from ._jsonedge import go_json
 from ._openapi import openapi_document
 from ._statstext import render_text_stats
 
-__all__ = ["HttpError", "create_app", "serve_http"]
+__all__ = ["BrokerHttpApi", "create_app"]
 
 log = logging.getLogger("trinsq.broker")
 
-_INT64: Final = 1 << 63
 
-
-def _go_parse_int64(text: str) -> int:
-    """strconv.ParseInt(text, 10, 64)."""
-    body = text[1:] if text[:1] in "+-" else text
-    if not body or not body.isascii() or not body.isdigit():
-        raise ValueError(text)
-    value = int(text)
-    if not -_INT64 <= value < _INT64:
-        raise ValueError(text)
-    return value
-
-
-# How nsqd's HTTP API answers what the core refuses.
-_CORE_ERRORS: Final[dict[type[CoreError], tuple[int, str]]] = {
-    TopicNotFound: (404, "TOPIC_NOT_FOUND"),
-    ChannelNotFound: (404, "CHANNEL_NOT_FOUND"),
-    TopicExiting: (503, "EXITING"),
-    PublishFailed: (500, "INTERNAL_ERROR"),  # the disk write failed (disk full, EIO)
-}
-
-
-@contextmanager
-def _answered_as_http() -> Iterator[None]:
-    """Turn a :class:`CoreError` into the :class:`HttpError` nsqd answers with."""
-    try:
-        yield
-    except CoreError as error:
-        status, message = _CORE_ERRORS[type(error)]
-        raise HttpError(status, message) from None
-
-
-class BrokerHttpApi:
-    """Handlers for every nsqd endpoint, bound to one broker."""
-
-    def __init__(self, server: BrokerServices) -> None:
-        self.server = server
-        self.options = server.options
+class BrokerHttpApi(BrokerEndpoints):
+    """Handlers for every nsqd endpoint, bound to one broker, as quart routes."""
 
     # -- helpers ---------------------------------------------------------------------------------
-
-    def _topic_for_publish(self, params: dict[str, list[str]]) -> str:
-        """getTopicFromQuery: the topic name (the topic is then created if missing)."""
-        name = first_param(params, "topic")
-        if name is None:
-            raise HttpError(400, "MISSING_ARG_TOPIC")
-        if not is_valid_topic_name(name):
-            raise HttpError(400, "INVALID_TOPIC")
-        return name
 
     def _existing_channel_args(self) -> tuple[str, str]:
         """getExistingTopicFromQuery: valid names of an existing topic, and a channel name.
@@ -124,31 +66,11 @@ class BrokerHttpApi:
             HttpError: a missing or invalid name (400), no such topic (404).
         """
         topic_name, channel_name = topic_channel_args(query_params())
-        with _answered_as_http():
+        with answered_as_http():
             self.server.core.topic(topic_name)
         return topic_name, channel_name
 
-    def _defer_ms(self, params: dict[str, list[str]]) -> int:
-        """The ``defer`` parameter, checked as nsqd's /pub checks it (0 when absent)."""
-        raw = first_param(params, "defer")
-        if raw is None:
-            return 0
-        try:
-            defer_ms = _go_parse_int64(raw)
-        except ValueError:
-            raise HttpError(400, "INVALID_DEFER") from None
-        # Go multiplies into an int64 Duration (wrapping) before the range check.
-        if not 0 <= to_int64(defer_ms * 1_000_000) <= self.options.max_req_timeout * 1e9:
-            raise HttpError(400, "INVALID_DEFER")
-        return defer_ms
-
     # -- endpoints -------------------------------------------------------------------------------
-
-    def ping_answer(self) -> Answer:
-        error = self.server.storage.health_error
-        if error is not None:
-            return Answer(500, f"NOK - {error}".encode(), TEXT_TYPE, v1=False)
-        return Answer(200, b"OK", TEXT_TYPE, v1=False)
 
     async def ping(self) -> Response:
         return to_response(self.ping_answer())
@@ -165,27 +87,14 @@ class BrokerHttpApi:
             raise HttpError(413, "MSG_TOO_BIG")
         return to_response(self.pub_answer(request.query_string, body))
 
-    def pub_answer(self, query_string: bytes, body: bytes) -> Answer:
-        """/pub once the body is read: the app's route and the fast lane both end here."""
-        if len(body) > self.options.max_msg_size:
-            raise HttpError(413, "MSG_TOO_BIG")
-        if not body:
-            raise HttpError(400, "MSG_EMPTY")
-        params = parse_query(query_string)
-        topic_name = self._topic_for_publish(params)
-        defer_ms = self._defer_ms(params)
-        with _answered_as_http():
-            self.server.core.publish(topic_name, [body], defer_ms)
-        return answer_v1("OK")
-
     async def mpub(self) -> Response:
         limit = self.options.max_body_size
         if (request.content_length or 0) > limit:
             raise HttpError(413, "BODY_TOO_BIG")
         params = query_params()
-        topic_name = self._topic_for_publish(params)
+        topic_name = self.topic_for_publish(params)
         # nsq.io documents defer for /mpub too; nsqd 1.3.0 ignores it, trinsq honours it.
-        defer_ms = self._defer_ms(params)
+        defer_ms = self.defer_ms(params)
         binary_value = first_param(params, "binary")
         # Text is the default; an unrecognised value means binary (nsqd keeps that quirk).
         binary = binary_value is not None and BOOL_PARAMS.get(binary_value, True)
@@ -200,7 +109,7 @@ class BrokerHttpApi:
                 await trio.lowlevel.checkpoint()
         except ProtocolError as error:
             raise HttpError(413, error.code[2:]) from None
-        with _answered_as_http():
+        with answered_as_http():
             publication = self.server.core.start_publish(topic_name, reader.bodies(), defer_ms)
             while not publication.finished:
                 publication.step(PUBLISH_STEP)
@@ -223,7 +132,7 @@ class BrokerHttpApi:
         return respond_v1(render_text_stats(document, server.start_time))
 
     async def topic_create(self) -> Response:
-        self.server.core.create_topic(self._topic_for_publish(query_params()))
+        self.server.core.create_topic(self.topic_for_publish(query_params()))
         return respond_v1(None)
 
     def _existing_topic_name(self, *, validate: bool) -> str:
@@ -238,49 +147,49 @@ class BrokerHttpApi:
             raise HttpError(400, "MISSING_ARG_TOPIC")
         if validate and not is_valid_topic_name(name):
             raise HttpError(400, "INVALID_TOPIC")
-        with _answered_as_http():
+        with answered_as_http():
             self.server.core.topic(name)
         return name
 
     async def topic_delete(self) -> Response:
         name = self._existing_topic_name(validate=False)  # nsqd does not validate it here
-        with _answered_as_http():
+        with answered_as_http():
             self.server.core.delete_topic(name)
         return respond_v1(None)
 
     async def topic_empty(self) -> Response:
         name = self._existing_topic_name(validate=True)
-        with _answered_as_http():
+        with answered_as_http():
             self.server.core.empty_topic(name)
         return respond_v1(None)
 
     async def topic_pause(self, pause: bool) -> Response:
         name = self._existing_topic_name(validate=False)
-        with _answered_as_http():
+        with answered_as_http():
             self.server.core.pause_topic(name, pause)
         return respond_v1(None)
 
     async def channel_create(self) -> Response:
         topic_name, channel_name = self._existing_channel_args()
-        with _answered_as_http():
+        with answered_as_http():
             self.server.core.create_channel(topic_name, channel_name)
         return respond_v1(None)
 
     async def channel_delete(self) -> Response:
         topic_name, channel_name = self._existing_channel_args()
-        with _answered_as_http():
+        with answered_as_http():
             self.server.core.delete_channel(topic_name, channel_name)
         return respond_v1(None)
 
     async def channel_empty(self) -> Response:
         topic_name, channel_name = self._existing_channel_args()
-        with _answered_as_http():
+        with answered_as_http():
             self.server.core.empty_channel(topic_name, channel_name)
         return respond_v1(None)
 
     async def channel_pause(self, pause: bool) -> Response:
         topic_name, channel_name = self._existing_channel_args()
-        with _answered_as_http():
+        with answered_as_http():
             self.server.core.pause_channel(topic_name, channel_name, pause)
         return respond_v1(None)
 
@@ -385,41 +294,3 @@ def create_app(
         app.add_url_rule(path, path, handler, methods=[method])
     app.add_url_rule("/config/<opt>", "config", api.config, methods=["GET", "PUT"])
     return app
-
-
-def fast_routes(
-    server: BrokerServices, *, require_tls_port: int | None = None
-) -> dict[tuple[bytes, bytes], FastRoute]:
-    """The endpoints the fast lane answers (the busiest ones, and plain enough): /pub and
-    /ping. None when every request is refused for want of TLS."""
-    if require_tls_port is not None:
-        return {}
-    api = BrokerHttpApi(server)
-    return {
-        (b"POST", b"/pub"): fast_route(api.pub_answer, log),
-        (b"GET", b"/ping"): fast_route(lambda query, body: api.ping_answer(), log),
-    }
-
-
-async def serve_http(
-    server: BrokerServices,
-    address: str,
-    *,
-    shutdown_trigger: Callable[[], Awaitable[None]],
-    graceful_timeout: float,
-    https: bool = False,
-    require_tls_port: int | None = None,
-    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve the broker's HTTP API (HTTPS with ``https``) on ``address`` until
-    ``shutdown_trigger`` returns; reports the bound ``(host, port)`` through ``task_status``."""
-    await serve_app(
-        create_app(server, require_tls_port=require_tls_port, secure=https),
-        address,
-        log,
-        shutdown_trigger=shutdown_trigger,
-        graceful_timeout=graceful_timeout,
-        tls=server.https_context if https else None,
-        fast_routes=fast_routes(server, require_tls_port=require_tls_port),
-        task_status=task_status,
-    )
