@@ -22,7 +22,7 @@ from ._errors import ConnectionMustClose, ProtocolError
 from ._identify import _LONE_SURROGATE, _decode_failed, _Members, decode_identify_json
 from ._names import is_valid_name_bytes
 from ._receive import ReceiveBuffer
-from ._v2 import CLOSED, NEED_DATA, NeedData, StreamClosed
+from ._v2states import CLOSED, NEED_DATA, NeedData, StreamClosed
 
 __all__ = [
     "MAGIC_V1",

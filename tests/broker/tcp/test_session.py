@@ -16,6 +16,7 @@ import pytest
 
 from tests.broker.core.test_core import RecordingPersistence
 from tests.broker.core.test_model import FakeClock, FakeScheduler
+from tests.support import mpub_body
 from trinsq.broker import BrokerOptions
 from trinsq.broker.core._authstate import Authorization, AuthState
 from trinsq.broker.core._broker import BrokerCore
@@ -195,6 +196,28 @@ def test_publish_subscribe_finish() -> None:
     (error,) = consumer.responses()
     assert error.startswith(b"E_FIN_FAILED FIN ")  # the second FIN: not in flight any more
     assert consumer.session.client.finish_count == 1
+
+
+def test_a_run_of_fins_answers_its_failures_in_order() -> None:
+    world = make_world()
+    producer, consumer = world.connect(), world.connect()
+    consumer.send(b"SUB orders archive\nRDY 5\n")
+    assert consumer.responses() == [b"OK"]
+    producer.send(b"MPUB orders\n" + mpub_body([b"a", b"b", b"c"]))
+    assert producer.responses() == [b"OK"]
+    channel = consumer.session.client.channel
+    assert channel is not None
+    consumer.session.take_messages(channel, 5)
+    a, b, c = (f.message_fields()[2] for f in consumer.frames())
+    unknown = b"ffffffffffffffff"
+    consumer.send(b"".join(b"FIN " + i + b"\n" for i in (a, unknown, b, a)))
+    assert consumer.responses() == [
+        b"E_FIN_FAILED FIN " + unknown + b" failed ID not in flight",
+        b"E_FIN_FAILED FIN " + a + b" failed ID not in flight",
+    ]
+    client = consumer.session.client
+    assert (client.finish_count, client.in_flight_count) == (2, 1)
+    assert list(channel.in_flight) == [c]
 
 
 def test_crash_safe_answers_wait_for_the_fsync() -> None:

@@ -15,7 +15,7 @@ from typing import Final
 import attrs
 
 from ...protocol import ClientSettings
-from ._channel import Channel
+from ._channel import Channel, ChannelError
 from ._client import Client
 from ._graph import TopicGraph
 from ._stats import ClientStats, TopicStats, collect_stats
@@ -264,6 +264,23 @@ class BrokerCore:
         self._channel_of(client).finish(client.id, message_id)
         client.finish_count += 1
         client.in_flight_count -= 1
+
+    def finish_many(
+        self, client: Client, message_ids: list[bytes]
+    ) -> list[tuple[bytes, ChannelError]]:
+        """FIN each of ``message_ids`` in order; the ones that failed, with why."""
+        finish = self._channel_of(client).finish
+        owner = client.id
+        failed: list[tuple[bytes, ChannelError]] = []
+        for message_id in message_ids:
+            try:
+                finish(owner, message_id)
+            except ChannelError as error:
+                failed.append((message_id, error))
+        done = len(message_ids) - len(failed)
+        client.finish_count += done
+        client.in_flight_count -= done
+        return failed
 
     def requeue(self, client: Client, message_id: bytes, delay: float) -> None:
         """Requeue now, or defer by ``delay`` seconds. Raises: ChannelError."""

@@ -225,6 +225,13 @@ class V2Session:
         commands = COMMANDS_PER_TURN
         while True:
             try:
+                finished = protocol.next_finishes(commands)
+                if finished:  # a consumer's run of FINs, in one call
+                    self._finish_many(finished)
+                    commands -= len(finished)
+                    if not commands:
+                        return Progress.YIELD
+                    continue
                 command = protocol.next_command()
                 if command is NEED_DATA:
                     return Progress.NEED_DATA
@@ -368,6 +375,11 @@ class V2Session:
             raise ProtocolError(
                 "E_FIN_FAILED", f"FIN {_text(command.message_id)} failed {error}"
             ) from None
+        self.host.wake()
+
+    def _finish_many(self, message_ids: list[bytes]) -> None:
+        for message_id, error in self.services.core.finish_many(self.client, message_ids):
+            self.fail(ProtocolError("E_FIN_FAILED", f"FIN {_text(message_id)} failed {error}"))
         self.host.wake()
 
     def _requeue(self, command: Requeue) -> None:
