@@ -194,7 +194,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p = subs.add_parser("compare", help=help, description=help)
     p.add_argument(
-        "--reference", required=True, metavar="COMMAND", help="e.g. /path/to/nsqd (Go's)"
+        "--reference",
+        required=True,
+        action="append",
+        metavar="COMMAND",
+        help="e.g. /path/to/nsqd (Go's); repeat to compare with several",
     )
     p.add_argument(
         "--subject",
