@@ -1,7 +1,8 @@
 """Every scenario, by name: each drives load-generator processes against a Target and reports.
 
 ``_throughput`` (writer, reader, pair, pub, consumers), ``_latency``, ``_resources`` (rss-queued,
-idle), ``_fairness`` and ``_gencheck`` (the generators alone) hold them.
+idle), ``_fairness``, ``_topics`` (many topics and channels) and ``_gencheck`` (the generators
+alone) hold them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from benchmarks._gencheck import generator_check
 from benchmarks._latency import latency
 from benchmarks._resources import idle, rss_queued
 from benchmarks._throughput import consumers, fill, pair, pub, reader, writer
+from benchmarks._topics import topics
 
 __all__ = [
     "CPUS",
@@ -25,5 +27,6 @@ __all__ = [
     "pub",
     "reader",
     "rss_queued",
+    "topics",
     "writer",
 ]
