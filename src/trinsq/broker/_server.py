@@ -159,7 +159,7 @@ class BrokerServer:
 
     def metadata_bytes(self) -> bytes:
         """nsqd.dat as it should read now."""
-        return encode_metadata(self.graph.metadata(), NSQ_COMPAT_VERSION)
+        return self.storage.metadata.encode(self.graph.topic_metadata)
 
     def _topic_backlogged(self, topic: Topic) -> None:
         self._backlogged[topic] = None
@@ -292,7 +292,7 @@ async def _serve(
         timers.start_soon(server.drain_backlogs)
         if options.statsd_address:
             timers.start_soon(run_statsd, server)
-        await timers.start(server.storage.run, server.metadata_bytes)
+        await timers.start(server.storage.run, server.graph.topic_metadata)
         async with trio.open_nursery() as services:
             tcp_scope = trio.CancelScope()
 
