@@ -158,8 +158,9 @@ class BrokerServer:
         return True
 
     def metadata_bytes(self) -> bytes:
-        """nsqd.dat as it should read now."""
-        return self.storage.metadata.encode(self.graph.topic_metadata)
+        """nsqd.dat as it should read now, encoded afresh from the whole graph (at shutdown,
+        so that even a change made on the models directly, not through the core, is kept)."""
+        return encode_metadata(self.graph.metadata(), NSQ_COMPAT_VERSION)
 
     def _topic_backlogged(self, topic: Topic) -> None:
         self._backlogged[topic] = None
