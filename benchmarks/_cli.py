@@ -138,6 +138,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-interval", type=int, default=1000, help="milliseconds")
     p.add_argument("--probe-interval", type=float, default=0.005, help="seconds between PUBs")
 
+    p = scenario(
+        "topics",
+        "many topics x channels: creation rate, PUB round trips spread over them, GET /stats",
+    )
+    duration(p, 10)
+    p.add_argument("--topics", type=_ints, default=[100, 1000], help="topic counts, grown in turn")
+    p.add_argument("--channels", type=int, default=10, help="channels per topic")
+    p.add_argument("--stats-requests", type=int, default=5, help="GET /stats?format=json timed")
+
     p = scenario("generator-check", "the generators alone against trivial servers", broker=False)
     batch(p)
     duration(p, 5)
@@ -279,6 +288,9 @@ def _run(args: argparse.Namespace, target: Target) -> list[Report]:
         ),
         "rss-queued": lambda: sc.rss_queued(target, a.messages, a.size, a.batch_size, a.procs),
         "idle": lambda: sc.idle(target, a.connections, a.procs, a.heartbeat_interval, a.hold),
+        "topics": lambda: sc.topics(
+            target, a.topics, a.channels, a.size, a.duration, a.stats_requests
+        ),
         "fairness": lambda: sc.fairness(
             target,
             a.duration,

@@ -1,8 +1,8 @@
 """Every scenario, by name: each drives load-generator processes against a Target and reports.
 
 ``_throughput`` (writer, reader, pair, pub, consumers), ``_httppub``, ``_latency``,
-``_resources`` (rss-queued, idle), ``_fairness``, ``_registry`` (lookup, against a registry) and
-``_gencheck`` (the generators alone) hold them.
+``_resources`` (rss-queued, idle), ``_fairness``, ``_topics`` (many topics and channels),
+``_registry`` (lookup, against a registry) and ``_gencheck`` (the generators alone) hold them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from benchmarks._registry import ENDPOINTS as LOOKUP_ENDPOINTS
 from benchmarks._registry import lookup
 from benchmarks._resources import idle, rss_queued
 from benchmarks._throughput import consumers, fill, pair, pub, reader, writer
+from benchmarks._topics import topics
 
 __all__ = [
     "CPUS",
@@ -32,5 +33,6 @@ __all__ = [
     "pub",
     "reader",
     "rss_queued",
+    "topics",
     "writer",
 ]

@@ -28,6 +28,7 @@ EXPECTED = {
     "idle": "cpu_percent",
     "fairness": "pub_p99_ms",
     "lookup": "lookup_p99_ms",
+    "topics": "t20_stats_p50_ms",
 }
 LOOKUP_PRODUCERS = 20
 
@@ -47,6 +48,7 @@ def smoke() -> int:
         reports.append(sc.latency(target, rate=1000, warmup=0.2, duration=0.5))
         reports.append(sc.rss_queued(target, messages=2000, procs=2, settle=0.1))
         reports.append(sc.idle(target, connections=200, procs=2, heartbeat_ms=1000, hold=1.0))
+        reports.append(sc.topics(target, sizes=(5, 20), channels=3, duration=0.3))
         reports.append(
             sc.fairness(
                 target, duration=1.0, mpub_count=2000, bomb_bytes=16384, heartbeat_clients=5

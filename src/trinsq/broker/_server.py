@@ -160,7 +160,8 @@ class BrokerServer:
         return True
 
     def metadata_bytes(self) -> bytes:
-        """nsqd.dat as it should read now."""
+        """nsqd.dat as it should read now, encoded afresh from the whole graph (at shutdown,
+        so that even a change made on the models directly, not through the core, is kept)."""
         return encode_metadata(self.graph.metadata(), NSQ_COMPAT_VERSION)
 
     def _topic_backlogged(self, topic: Topic) -> None:
@@ -295,7 +296,7 @@ async def _serve(
         timers.start_soon(server.drain_backlogs)
         if options.statsd_address:
             timers.start_soon(run_statsd, server)
-        await timers.start(server.storage.run, server.metadata_bytes)
+        await timers.start(server.storage.run, server.graph.topic_metadata)
         async with trio.open_nursery() as services:
             tcp_scope = trio.CancelScope()
 

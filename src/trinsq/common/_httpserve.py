@@ -26,6 +26,7 @@ from ._startup import bind_http_socket
 
 __all__ = ["LazyApp", "serve_app"]
 
+
 class LazyApp:
     """An ASGI app that builds the real one (``factory``, run in a worker thread) on its first
     HTTP request.

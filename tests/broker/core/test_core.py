@@ -45,7 +45,7 @@ class RecordingPersistence:
     def delete(self, queue_name: str) -> None:
         self.deleted.append(queue_name)
 
-    def metadata_changed(self) -> None:
+    def metadata_changed(self, topic_name: str) -> None:
         self.metadata_changes += 1
 
     def commit(self, *, keep_failed: bool) -> bool:

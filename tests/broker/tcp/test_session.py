@@ -56,7 +56,7 @@ class FakeStorage:
     def commit(self, *, keep_failed: bool) -> bool:
         return True
 
-    def metadata_changed(self) -> None:
+    def metadata_changed(self, topic_name: str) -> None:
         pass
 
     async def sync(self) -> None:

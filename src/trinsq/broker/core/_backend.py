@@ -56,8 +56,8 @@ class Persistence(Protocol):
     def delete(self, queue_name: str) -> None:
         """The topic or channel was deleted: remove what is kept for it."""
 
-    def metadata_changed(self) -> None:
-        """Topics, channels or paused flags changed."""
+    def metadata_changed(self, topic_name: str) -> None:
+        """The topic, its channels or their paused flags changed."""
 
     def commit(self, *, keep_failed: bool) -> bool:
         """Write what the current operation put into backends (see Storage.commit)."""
@@ -138,7 +138,7 @@ class MemoryPersistence:
     def delete(self, queue_name: str) -> None:
         pass
 
-    def metadata_changed(self) -> None:
+    def metadata_changed(self, topic_name: str) -> None:
         pass
 
     def commit(self, *, keep_failed: bool) -> bool:

@@ -195,7 +195,7 @@ class BrokerCore:
         else:
             topic.unpause()
             self._commit()  # the backlog moved on to the channels
-        self.graph.persistence.metadata_changed()
+        self.graph.persistence.metadata_changed(name)
 
     # -- channels ------------------------------------------------------------------------------
 
@@ -228,7 +228,7 @@ class BrokerCore:
             channel.pause()
         else:
             channel.unpause()
-        self.graph.persistence.metadata_changed()
+        self.graph.persistence.metadata_changed(topic_name)
 
     def add_channels(self, topic: Topic, names: Iterable[str]) -> None:
         """Create the channels the registries know for a new topic, then let it deliver

@@ -104,7 +104,7 @@ class TopicGraph:
                 self.clock,
             )
         if not (ephemeral or topic.ephemeral):
-            self.persistence.metadata_changed()
+            self.persistence.metadata_changed(topic.name)
         self.events.channel_created(topic.name, name)
         return channel
 
@@ -124,7 +124,7 @@ class TopicGraph:
             )
             self.topics[name] = topic
             if not ephemeral:
-                self.persistence.metadata_changed()
+                self.persistence.metadata_changed(name)
             self.events.topic_created(topic)
         return topic
 
@@ -172,7 +172,7 @@ class TopicGraph:
         self.persistence.delete(channel_queue_name(topic_name, channel_name))
         self.events.channel_deleted(topic_name, channel_name)
         if not (channel.ephemeral or topic.ephemeral):
-            self.persistence.metadata_changed()
+            self.persistence.metadata_changed(topic_name)
         if topic.ephemeral and not topic.channels:
             self.delete_topic(topic_name)
         return True
@@ -191,7 +191,7 @@ class TopicGraph:
         self.persistence.delete(name)
         self.events.topic_deleted(name)
         if not topic.ephemeral:
-            self.persistence.metadata_changed()
+            self.persistence.metadata_changed(name)
         return True
 
     # -- nsqd.dat ------------------------------------------------------------------------------
@@ -199,16 +199,23 @@ class TopicGraph:
     def metadata(self) -> list[TopicMetadata]:
         """What nsqd.dat records: durable topics and channels, and their paused flags."""
         return [
-            TopicMetadata(
-                topic.name,
-                topic.paused,
-                tuple(
-                    ChannelMetadata(channel.name, channel.paused)
-                    for channel in topic.channels.values()
-                ),
-            )
-            for topic in self.topics.values()
+            metadata for metadata in map(self.topic_metadata, self.topics) if metadata is not None
         ]
+
+    def topic_metadata(self, name: str) -> TopicMetadata | None:
+        """One topic as nsqd.dat records it; None if it does not exist or is ephemeral."""
+        topic = self.topics.get(name)
+        if topic is None or topic.ephemeral:
+            return None
+        return TopicMetadata(
+            topic.name,
+            topic.paused,
+            tuple(
+                ChannelMetadata(channel.name, channel.paused)
+                for channel in topic.channels.values()
+                if not channel.ephemeral
+            ),
+        )
 
     def load(self, topics: list[TopicMetadata]) -> None:
         """Recreate topics and channels from nsqd.dat, as nsqd's LoadMetadata does: a topic

@@ -52,8 +52,8 @@ class StorageService(Protocol):
         """Hand uncommitted messages to their disk queues; whether every write worked."""
         ...
 
-    def metadata_changed(self) -> None:
-        """The graph changed: nsqd.dat is rewritten soon."""
+    def metadata_changed(self, topic_name: str) -> None:
+        """The topic changed: nsqd.dat is rewritten soon."""
         ...
 
     async def sync(self) -> None:

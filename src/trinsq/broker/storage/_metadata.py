@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from ...common._startup import StartupError, os_reason
 from ...protocol import is_ephemeral, is_valid_channel_name, is_valid_topic_name
@@ -22,6 +22,7 @@ __all__ = [
     "ChannelMetadata",
     "DataPathLock",
     "MetadataError",
+    "MetadataFile",
     "TopicMetadata",
     "decode_metadata",
     "encode_metadata",
@@ -43,24 +44,65 @@ def metadata_path(data_path: str) -> str:
     return os.path.join(data_path, "nsqd.dat")
 
 
+def _topic_json(topic: TopicMetadata) -> bytes:
+    """One topic's entry in nsqd.dat: ephemeral channels left out, no channels as ``null``."""
+    channels = [
+        {"name": channel.name, "paused": channel.paused}
+        for channel in topic.channels
+        if not is_ephemeral(channel.name)
+    ]
+    entry = {"name": topic.name, "paused": topic.paused, "channels": channels or None}
+    return json.dumps(entry, separators=(",", ":")).encode()
+
+
+def _document(entries: Collection[bytes], version: str) -> bytes:
+    # What json.dumps of {"topics": [...] or None, "version": ...} gives, from encoded entries.
+    topics = b"[" + b",".join(entries) + b"]" if entries else b"null"
+    return b'{"topics":' + topics + b',"version":' + json.dumps(version).encode() + b"}"
+
+
 def encode_metadata(topics: Iterable[TopicMetadata], version: str) -> bytes:
     """nsqd's JSON: ephemeral topics and channels left out, an empty list as ``null``."""
-    durable = [
-        {
-            "name": topic.name,
-            "paused": topic.paused,
-            "channels": [
-                {"name": channel.name, "paused": channel.paused}
-                for channel in topic.channels
-                if not is_ephemeral(channel.name)
-            ]
-            or None,
-        }
-        for topic in topics
-        if not is_ephemeral(topic.name)
-    ]
-    document = {"topics": durable or None, "version": version}
-    return json.dumps(document, separators=(",", ":")).encode()
+    return _document([_topic_json(t) for t in topics if not is_ephemeral(t.name)], version)
+
+
+class MetadataFile:
+    """nsqd.dat's contents, kept encoded a topic at a time.
+
+    A change re-encodes only the topics it touched, so rewriting the file costs a join of
+    cached entries rather than a walk over every channel of the graph (which, at thousands
+    of channels, took milliseconds of the event loop per created channel).
+    """
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self._entries: dict[str, bytes] = {}  # by topic name, in the graph's order
+        self._changed: dict[str, None] = {}  # topics to re-encode (an ordered set)
+
+    @property
+    def pending(self) -> bool:
+        """Whether a topic changed since the last :meth:`encode`."""
+        return bool(self._changed)
+
+    def topic_changed(self, name: str) -> None:
+        """The topic was created, deleted, paused or unpaused, or its channels changed."""
+        if not is_ephemeral(name):
+            self._changed[name] = None
+
+    def encode(self, describe: Callable[[str], TopicMetadata | None]) -> bytes:
+        """The whole file as it should read now.
+
+        Args:
+            describe: a topic's current metadata by name; None once it no longer exists.
+        """
+        changed, self._changed = self._changed, {}
+        for name in changed:
+            topic = describe(name)
+            if topic is None:
+                self._entries.pop(name, None)
+            else:
+                self._entries[name] = _topic_json(topic)
+        return _document(self._entries.values(), self.version)
 
 
 def _typed(value: object, kind: type[str] | type[bool]) -> object:

@@ -18,11 +18,12 @@ from typing import Final
 
 import trio
 
+from ..._version import NSQ_COMPAT_VERSION
 from ..config._options import BrokerOptions
 from ..core._snapshot import TopicMetadata
 from ._diskbackend import DiskBackend
 from ._diskqueue import DiskQueue, SyncJob
-from ._metadata import DataPathLock, read_metadata, write_metadata
+from ._metadata import DataPathLock, MetadataFile, read_metadata, write_metadata
 
 __all__ = ["Storage"]
 
@@ -98,11 +99,14 @@ class Storage:
         self._lock = DataPathLock(self.data_path)
         self._uncommitted: list[DiskBackend] = []
         self._wakeup = trio.Event()
-        self._metadata_changed = False
+        # A commit left a queue due for an fsync: the next wake-up looks for such queues.
+        self._sync_requested = False
+        # nsqd.dat, re-encoded a changed topic at a time (see MetadataFile).
+        self.metadata = MetadataFile(NSQ_COMPAT_VERSION)
         # Syncs whose fsyncs are running: a write made before one began may be covered only
         # by it, so waiting for durability means waiting for them too.
         self._syncs_running: set[trio.Event] = set()
-        self._metadata_source: Callable[[], bytes] | None = None
+        self._describe: Callable[[str], TopicMetadata | None] | None = None
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -186,6 +190,7 @@ class Storage:
         for backend in backends:
             if backend.commit(keep_failed=keep_failed):
                 if backend.queue.needs_sync():
+                    self._sync_requested = True
                     self._wakeup.set()
             else:
                 ok = False
@@ -195,9 +200,13 @@ class Storage:
 
     # -- background work -----------------------------------------------------------------------
 
-    def metadata_changed(self) -> None:
-        """The set of topics or channels, or a paused flag, changed: rewrite nsqd.dat soon."""
-        self._metadata_changed = True
+    def metadata_changed(self, topic_name: str) -> None:
+        """The topic, its channels or a paused flag changed: rewrite nsqd.dat soon.
+
+        Changes coalesce: one rewrite runs at a time, and the next one carries every change
+        made meanwhile, so a burst of creates costs a few rewrites, not one each.
+        """
+        self.metadata.topic_changed(topic_name)
         self._wakeup.set()
 
     async def sync(self, queues: Iterable[DiskQueue] | None = None) -> None:
@@ -216,10 +225,9 @@ class Storage:
                 due_files.append((_due_path(self.data_path, name), dict(backend.due)))
         jobs = [queue.prepare_sync() for queue in ordered]
         metadata = None
-        if self.crash_safe and self._metadata_changed and self._metadata_source is not None:
+        if self.crash_safe and self.metadata.pending and self._describe is not None:
             # Crash-safe: a new topic or channel is in nsqd.dat before its first OK.
-            self._metadata_changed = False
-            metadata = (self.data_path, self._metadata_source())
+            metadata = (self.data_path, self.metadata.encode(self._describe))
         earlier = list(self._syncs_running)
         done = trio.Event()
         self._syncs_running.add(done)
@@ -235,18 +243,31 @@ class Storage:
         for running in earlier:
             await running.wait()
 
+    async def _rewrite_metadata(self, data: bytes) -> None:
+        # Counted as a running sync: a crash-safe publisher's sync then waits for it, so a
+        # topic or channel its publish created is in nsqd.dat before the OK.
+        done = trio.Event()
+        self._syncs_running.add(done)
+        try:
+            await trio.to_thread.run_sync(write_metadata, self.data_path, data)
+        except OSError as error:
+            log.error("failed to persist metadata - %s", error)
+        finally:
+            done.set()
+            self._syncs_running.discard(done)
+
     async def run(
         self,
-        metadata: Callable[[], bytes],
+        describe: Callable[[str], TopicMetadata | None],
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Sync queues and rewrite nsqd.dat in the background until cancelled.
 
         Args:
-            metadata: returns the current nsqd.dat contents.
+            describe: a topic's current metadata by name (None once it is gone).
         """
-        self._metadata_source = metadata
+        self._describe = describe
         task_status.started()
         interval = self.options.sync_timeout
         next_tick = trio.current_time() + interval
@@ -254,14 +275,14 @@ class Storage:
             with trio.move_on_at(next_tick):
                 await self._wakeup.wait()
             self._wakeup = trio.Event()
-            if self._metadata_changed:
-                self._metadata_changed = False
-                try:
-                    await trio.to_thread.run_sync(write_metadata, self.data_path, metadata())
-                except OSError as error:
-                    log.error("failed to persist metadata - %s", error)
+            if self.metadata.pending:
+                await self._rewrite_metadata(self.metadata.encode(describe))
             ticked = trio.current_time() >= next_tick
             if ticked:
                 next_tick = trio.current_time() + interval
-            due = [q for q in self.queues.values() if q.needs_sync() or (ticked and q.dirty())]
-            await self.sync(due)
+            # Looking at every queue costs time in proportion to the graph: only on the tick
+            # or after a commit asked for it, not on each nsqd.dat rewrite.
+            if ticked or self._sync_requested:
+                self._sync_requested = False
+                due = [q for q in self.queues.values() if q.needs_sync() or (ticked and q.dirty())]
+                await self.sync(due)
