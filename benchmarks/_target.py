@@ -71,27 +71,8 @@ def started_broker(
 ) -> Iterator[Target]:
     """Start ``command`` (default ``python -m trinsq broker``) on 127.0.0.1 and stop it (by PID)
     on exit. Go's nsqd takes the same four flags given here."""
-    raise_nofile_limit()  # inherited by the broker: the idle scenario needs ~10k descriptors
-    data_path = tempfile.mkdtemp(prefix="trinsq-bench-")
-    tcp, http = ("127.0.0.1", _free_port()), ("127.0.0.1", _free_port())
-    program = list(command) or [python, "-m", "trinsq", "broker"]
-    argv = [
-        *program,
-        f"--tcp-address={tcp[0]}:{tcp[1]}",
-        f"--http-address={http[0]}:{http[1]}",
-        f"--data-path={data_path}",
-        "--broadcast-address=127.0.0.1",
-        *broker_args,
-    ]
-    log_path = os.path.join(data_path, "broker.log")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    try:
-        _wait_ready(proc, tcp, http, log_path)
-        yield Target(tcp=tcp, http=http, pid=proc.pid, started=shlex.join(program))
-    finally:
-        _stop(proc)
-        shutil.rmtree(data_path, ignore_errors=True)
+    with _started("broker", command or [python, "-m", "trinsq", "broker"], broker_args) as target:
+        yield target
 
 
 @contextlib.contextmanager
@@ -102,26 +83,37 @@ def started_registry(
 ) -> Iterator[Target]:
     """Start ``command`` (default ``python -m trinsq registry``) on 127.0.0.1 and stop it (by
     PID) on exit. Go's nsqlookupd takes the same three flags given here."""
-    raise_nofile_limit()  # inherited: one descriptor per registered producer
-    log_dir = tempfile.mkdtemp(prefix="trinsq-bench-")
+    program = command or [python, "-m", "trinsq", "registry"]
+    with _started("registry", program, registry_args) as target:
+        yield target
+
+
+@contextlib.contextmanager
+def _started(role: str, program: Sequence[str], extra_args: Sequence[str]) -> Iterator[Target]:
+    """Run ``program`` with free 127.0.0.1 addresses (and, for a broker, a temporary data
+    path) until the block ends; then stop it by its PID and remove its directory."""
+    # Inherited by the process: the idle scenario needs ~10k descriptors, a registry one per
+    # registered producer.
+    raise_nofile_limit()
+    scratch = tempfile.mkdtemp(prefix="trinsq-bench-")
     tcp, http = ("127.0.0.1", _free_port()), ("127.0.0.1", _free_port())
-    program = list(command) or [python, "-m", "trinsq", "registry"]
     argv = [
         *program,
         f"--tcp-address={tcp[0]}:{tcp[1]}",
         f"--http-address={http[0]}:{http[1]}",
+        *([f"--data-path={scratch}"] if role == "broker" else []),
         "--broadcast-address=127.0.0.1",
-        *registry_args,
+        *extra_args,
     ]
-    log_path = os.path.join(log_dir, "registry.log")
+    log_path = os.path.join(scratch, f"{role}.log")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
-        _wait_ready(proc, tcp, http, log_path, "registry")
-        yield Target(tcp=tcp, http=http, pid=proc.pid, started=shlex.join(program), role="registry")
+        _wait_ready(proc, tcp, http, log_path, role)
+        yield Target(tcp=tcp, http=http, pid=proc.pid, started=shlex.join(program), role=role)
     finally:
         _stop(proc)
-        shutil.rmtree(log_dir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _wait_ready(
