@@ -30,7 +30,7 @@ from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import H11SendableEvent
 
-from ._fastlane import NEED_DATA, NOT_SIMPLE, FastRoute, encode_response, parse_simple_request
+from ._fastlane import NEED_DATA, FastRoute, encode_response, parse_simple_request
 
 __all__ = ["GoStyleConfig", "install", "reason_phrase"]
 
@@ -136,13 +136,11 @@ class _ReasonH11Protocol(H11Protocol):
                 self._fast_held = buffer  # bounded: MAX_HEAD plus FAST_MAX_BODY
                 buffer = b""
                 break
-            route = None
-            if request != NOT_SIMPLE:
-                assert not isinstance(request, str)
-                route = config.fast_routes.get((request.method, request.path))
+            if isinstance(request, str):  # NOT_SIMPLE: h11's, from its first byte
+                break
+            route = config.fast_routes.get((request.method, request.path))
             if route is None:
                 break
-            assert not isinstance(request, str)
             status, headers, body = route(request.query, request.body)
             headers += config.response_headers("h11")
             answers.append(
