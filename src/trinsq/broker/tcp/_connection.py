@@ -21,8 +21,10 @@ other.
 Time limits are cancel scopes: the read deadline (two heartbeat intervals) runs only while the
 reader waits for the client, from the moment it starts waiting, as nsqd sets it before each
 read; time spent on the client's input already received (or on anyone else's) never counts
-against it. Each write must finish within one interval, as nsqd's deadlines do (the reader's
-own writes are timed by the same read scope, re-armed for the write).
+against it. Each write must finish within one interval, as nsqd's deadlines do (each task's
+writes are timed by its own long-lived scope, re-armed for the write: the reader's read scope,
+the pump's scope). Heartbeats and output-buffer flushes are due times kept by the broker's
+``PumpTimers``, which wake the pump; the pump itself waits on its event alone.
 
 Stream upgrades (TLS, snappy, deflate after IDENTIFY): the reader stops running commands after
 an IDENTIFY that negotiated one, has the pump flush the JSON reply and park, wraps
