@@ -79,7 +79,7 @@ class BrokerHttpApi(BrokerEndpoints):
     # -- endpoints -------------------------------------------------------------------------------
 
     async def ping(self) -> Response:
-        return to_response(self.ping_answer())
+        return to_response(self.ping_answer(request.query_string, b""))
 
     async def info(self) -> Response:
         return respond_v1(self.server.info())

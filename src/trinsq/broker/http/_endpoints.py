@@ -93,7 +93,7 @@ class BrokerEndpoints:
             raise HttpError(400, "INVALID_DEFER")
         return defer_ms
 
-    def ping_answer(self) -> Answer:
+    def ping_answer(self, query: bytes, body: bytes) -> Answer:
         error = self.server.storage.health_error
         if error is not None:
             return Answer(500, f"NOK - {error}".encode(), TEXT_TYPE, v1=False)
