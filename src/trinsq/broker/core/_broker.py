@@ -261,9 +261,8 @@ class BrokerCore:
 
     def finish(self, client: Client, message_id: bytes) -> None:
         """Raises: ChannelError (not in flight for this client)."""
-        self._channel_of(client).finish(client.id, message_id)
-        client.finish_count += 1
-        client.in_flight_count -= 1
+        for _, error in self.finish_many(client, [message_id]):
+            raise error
 
     def finish_many(
         self, client: Client, message_ids: list[bytes]

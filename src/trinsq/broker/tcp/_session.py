@@ -369,13 +369,7 @@ class V2Session:
         self.host.wake()
 
     def _finish(self, command: Finish) -> None:
-        try:
-            self.services.core.finish(self.client, command.message_id)
-        except ChannelError as error:
-            raise ProtocolError(
-                "E_FIN_FAILED", f"FIN {_text(command.message_id)} failed {error}"
-            ) from None
-        self.host.wake()
+        self._finish_many([command.message_id])
 
     def _finish_many(self, message_ids: list[bytes]) -> None:
         for message_id, error in self.services.core.finish_many(self.client, message_ids):
