@@ -18,6 +18,7 @@ import trio
 import trio.lowlevel
 
 from .._version import NSQ_COMPAT_VERSION
+from ..common._sockets import SocketStream, TcpListener, serve_tcp_listeners
 from ..common._startup import open_listeners, start_http
 from ..protocol import ClientSettings, Limits, ServerFeatures
 from ._timers import DeadlineScheduler
@@ -187,7 +188,7 @@ class BrokerServer:
         """Begin a graceful shutdown (idempotent, callable from any task)."""
         self.shutdown_requested.set()
 
-    async def handle_tcp(self, stream: trio.SocketStream) -> None:
+    async def handle_tcp(self, stream: SocketStream) -> None:
         """Serve one accepted TCP connection; never raises for client misbehaviour."""
         await self.handle_stream(stream, _peer_address(stream))
 
@@ -212,7 +213,7 @@ class BrokerServer:
         self._connections.start_soon(self.handle_stream, stream, remote_address)
 
 
-def _peer_address(stream: trio.SocketStream) -> str:
+def _peer_address(stream: SocketStream) -> str:
     """The peer's ``host:port`` (``[host]:port`` for IPv6)."""
     try:
         peer = stream.socket.getpeername()
@@ -223,13 +224,13 @@ def _peer_address(stream: trio.SocketStream) -> str:
 
 async def _serve_tcp_listeners(
     server: BrokerServer,
-    listeners: list[trio.SocketListener],
+    listeners: list[TcpListener],
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     async with trio.open_nursery() as connections:
         await connections.start(
-            partial(trio.serve_listeners, server.handle_tcp, listeners, handler_nursery=connections)
+            partial(serve_tcp_listeners, server.handle_tcp, listeners, handler_nursery=connections)
         )
         server._connections = connections
         try:
@@ -285,7 +286,7 @@ async def serve_broker(
 
 async def _serve(
     server: BrokerServer,
-    listeners: list[trio.SocketListener],
+    listeners: list[TcpListener],
     task_status: trio.TaskStatus[BoundAddresses],
 ) -> None:
     options = server.options

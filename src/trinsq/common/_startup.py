@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import trio
 
 from ._options import split_host_port
+from ._sockets import TcpListener, open_tcp_listeners
 
 __all__ = [
     "StartupError",
@@ -45,7 +46,7 @@ def listen_failed(address: str, error: OSError) -> StartupError:
     return StartupError(f"failed to listen on {address} - {os_reason(error)}", error.errno)
 
 
-async def open_listeners(address: str, option: str) -> list[trio.SocketListener]:
+async def open_listeners(address: str, option: str) -> list[TcpListener]:
     """TCP listeners on ``address`` (an empty host: every interface).
 
     Raises:
@@ -53,7 +54,7 @@ async def open_listeners(address: str, option: str) -> list[trio.SocketListener]
     """
     host, port = split_host_port(address, option)
     try:
-        return await trio.open_tcp_listeners(port, host=host or None)
+        return await open_tcp_listeners(port, host=host or None)
     except OSError as error:
         raise listen_failed(address, error) from error
 

@@ -19,6 +19,7 @@ import trio
 from .._version import NSQ_COMPAT_VERSION
 from ..common._json import go_json
 from ..common._logging import error_text
+from ..common._sockets import SocketStream, serve_tcp_listeners
 from ..common._startup import open_listeners, start_http
 from ._db import RegistrationDB
 from ._options import RegistryOptions
@@ -66,7 +67,7 @@ class RegistryServer:
             }
         )
 
-    async def handle_tcp(self, stream: trio.SocketStream) -> None:
+    async def handle_tcp(self, stream: SocketStream) -> None:
         """Serve one accepted broker connection; never raises for peer misbehaviour."""
         try:
             host, port = stream.socket.getpeername()[:2]
@@ -140,7 +141,7 @@ async def serve_registry(
                     async with trio.open_nursery() as connections:
                         await connections.start(
                             partial(
-                                trio.serve_listeners,
+                                serve_tcp_listeners,
                                 server.handle_tcp,
                                 listeners,
                                 handler_nursery=connections,

@@ -82,6 +82,8 @@ class Conn:
         if json.loads(data).get("deflate"):
             conn._deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
             conn._inflate = zlib.decompressobj(-15)
+            # What came after the JSON reply in the same read is already compressed.
+            conn.buffer[:] = conn._inflate.decompress(bytes(conn.buffer))
             assert await conn.frames() == [(RESPONSE, b"OK")]
         return conn
 
@@ -94,16 +96,10 @@ class Conn:
         return len(data)
 
     async def frames(self) -> list[tuple[int, bytes]]:
-        """Every frame that one read completes (at least one); EOFError when closed."""
+        """Every whole frame buffered, reading until there is one; EOFError when closed."""
         found: list[tuple[int, bytes]] = []
-        while not found:
-            data = await self.stream.receive_some(1 << 16)
-            if not data:
-                raise EOFError("the broker closed the connection")
-            if self._inflate is not None:
-                data = self._inflate.decompress(data)
-            buffer = self.buffer
-            buffer += data
+        buffer = self.buffer
+        while True:
             position = 0
             while len(buffer) - position >= 8:
                 size, kind = FRAME.unpack_from(buffer, position)
@@ -112,7 +108,14 @@ class Conn:
                 found.append((kind, bytes(buffer[position + 8 : position + 4 + size])))
                 position += 4 + size
             del buffer[:position]
-        return found
+            if found:
+                return found
+            data = await self.stream.receive_some(1 << 16)
+            if not data:
+                raise EOFError("the broker closed the connection")
+            if self._inflate is not None:
+                data = self._inflate.decompress(data)
+            buffer += data
 
     async def aclose(self) -> None:
         await trio.aclose_forcefully(self.stream)
