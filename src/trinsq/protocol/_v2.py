@@ -171,6 +171,11 @@ class V2ServerConnection(ReceiveBuffer):
         """The broker accepted this client's SUB."""
         self.state = ClientState.SUBSCRIBED
 
+    @property
+    def between_commands(self) -> bool:
+        """Nothing of a command is buffered: the next byte read starts a new one."""
+        return self._resume is None and self._pos >= len(self._buffer)
+
     def read_failure(self) -> ProtocolError | None:
         """The error nsqd would report if reading stopped now (EOF or a read deadline) in the
         middle of a command body; None when no body is pending."""

@@ -104,6 +104,9 @@ class FakeHost:
     def output_ready(self) -> None:
         self.outputs += 1
 
+    def slots_freed(self) -> None:
+        self.wakes += 1
+
     def set_heartbeat(self, interval: float) -> None:
         self.heartbeats.append(interval)
 

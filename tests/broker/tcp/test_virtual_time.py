@@ -117,6 +117,40 @@ async def test_silent_client_is_dropped_after_two_intervals(
         assert not broker.server.clients
 
 
+async def test_a_body_trickled_in_is_cut_two_intervals_after_its_command_began(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """nsqd sets the read deadline once per command, body included: a client that sends a
+    PUB's 1 MiB body one byte every 0.7 s (each byte well within the deadline) is still
+    closed two intervals after the command began, with nsqd's error for the unread body."""
+    async with virtual_broker() as broker:
+        client = await MemoryClient.connect(broker)
+        await client.identify(heartbeat_interval=1000)
+        start = trio.current_time()
+        await client.send(b"PUB slow\n" + (1 << 20).to_bytes(4, "big"))
+        sent = 0
+        with trio.move_on_after(12):
+            while True:
+                await trio.sleep(0.7)
+                try:
+                    await client.send(b"x")
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    break
+                sent += 1
+        frames = []
+        while True:
+            try:
+                frames.append(await client.read_frame(timeout=1, skip_heartbeats=True))
+            except EOFError:
+                break
+        assert not broker.server.clients
+        assert sent == 2  # the bytes at 0.7 s and 1.4 s; the deadline fell at 2 s
+        assert frames, "no error frame before the close"
+        assert frames[-1].frame_type == FrameType.ERROR, frames
+        assert frames[-1].data.startswith(b"E_BAD_MESSAGE"), frames[-1]
+        assert elapsed_since(start) <= 2.8 + 1
+
+
 async def test_client_answering_heartbeats_stays_for_an_hour(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

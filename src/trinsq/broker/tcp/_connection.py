@@ -18,13 +18,16 @@ passed). It also sends heartbeats. One task sends at a time; the other waits, an
 buffer it would have sent already on its way. Whichever task ends the connection cancels the
 other.
 
-Time limits are cancel scopes: the read deadline (two heartbeat intervals) runs only while the
-reader waits for the client, from the moment it starts waiting, as nsqd sets it before each
-read; time spent on the client's input already received (or on anyone else's) never counts
-against it. Each write must finish within one interval, as nsqd's deadlines do (each task's
-writes are timed by its own long-lived scope, re-armed for the write: the reader's read scope,
-the pump's scope). Heartbeats and output-buffer flushes are due times kept by the broker's
-``PumpTimers``, which wake the pump; the pump itself waits on its event alone.
+Time limits, as nsqd's deadlines: a command must arrive within two heartbeat intervals of the
+reader starting to wait for it, body included (nsqd sets the read deadline once per command,
+so a client trickling a body byte by byte is closed like one that sends nothing); time spent
+on input already received, or on anyone else's, never counts, since the connection is only
+cut while the reader waits. Each write must finish within one interval. These are due times,
+kept with the heartbeat and output-buffer flush due times in the broker's ``PumpTimers``: its
+one task calls :meth:`ClientConnection._timer_due`, which cancels the scope of the task that
+overran (the reader's long-lived read scope, which also covers its writes, or the pump's) or
+wakes the pump for a heartbeat or flush. A per-read trio deadline would cost a registration
+with trio's deadline heap on every read and write; this costs a float and a comparison.
 
 Stream upgrades (TLS, snappy, deflate after IDENTIFY): the reader stops running commands after
 an IDENTIFY that negotiated one, has the pump flush the JSON reply and park, wraps
@@ -134,6 +137,7 @@ class ClientConnection:
         self.session = V2Session(server, client, protocol, self, trio.current_time)
         self._finishing = False  # flush what is left, then end
         self._woken = False
+        self._pump_idle = False  # parked, waiting for its event
         self._wake_event = trio.Event()
         self._drained = trio.Event()
         self._reader_turn = False  # the reader is running the session's commands
@@ -142,14 +146,20 @@ class ClientConnection:
         self._sending = False  # a send_all is under way
         self._sent = trio.Event()  # set when it ends, if awaited
         self._sent_awaited = False
-        self._reader_sending = False  # the reader's send, timed by the read scope
+        self._reader_sending = False  # the send under way is the reader's
+        self._send_overran = False  # a write took longer than its deadline
         self._heartbeat_interval = client.settings.heartbeat_interval_ms / 1000
         self._heartbeat_due = math.inf
         self._flush_due = math.inf
+        # The current command's read began then (the reader waits in receive_some meanwhile
+        # only while _read_waiting); a send under way began at _sending_since.
+        self._reading_since = math.inf
+        self._read_waiting = False
+        self._sending_since = math.inf
         self._read_scope = trio.CancelScope()
         self._pump_scope = trio.CancelScope()
         self._timers = timers
-        self._timer = PumpTimer(self.wake)
+        self._timer = PumpTimer(self._timer_due)
         self._nursery: trio.Nursery | None = None
         # The pump's parking handshake for stream upgrades.
         self._pump_parking = False
@@ -192,12 +202,58 @@ class ClientConnection:
         else:
             self.wake()
 
+    def slots_freed(self) -> None:
+        # A consumer that keeps up FINs each message before the next is published: its pump
+        # would wake only to find the channel empty and park again. Park it in the channel's
+        # waiting list directly instead, as the pump itself would.
+        client = self.client
+        channel = client.channel
+        if (
+            self._pump_idle
+            and channel is not None
+            and (channel.paused or channel.depth == 0)
+            and client.ready_window
+            and not self.session.out
+            and not self._finishing
+        ):
+            channel.waiting[client] = None
+        else:
+            self.wake()
+
     def set_heartbeat(self, interval: float) -> None:
         """Apply a heartbeat interval (0 disables heartbeats and the read deadline)."""
         self._heartbeat_interval = interval
         now = trio.current_time()
         self._heartbeat_due = now + interval if interval > 0 else math.inf
         self.wake()  # the reader applies the read deadline when it next waits
+
+    # -- time limits -----------------------------------------------------------------------------
+
+    def _timer_due(self) -> None:
+        """Called by the broker's timers at a due time: cut a connection that overran a read or
+        write deadline, else wake the pump for its heartbeat or flush; then ask to be called
+        again for whatever is still pending."""
+        now = trio.current_time()
+        interval = self._heartbeat_interval
+        if interval > 0:
+            if now >= self._sending_since + interval:
+                self._send_overran = True
+                (self._read_scope if self._reader_sending else self._pump_scope).cancel()
+                return
+            if self._read_waiting and now >= self._reading_since + 2 * interval:
+                self._read_scope.cancel()
+                return
+        due = math.inf
+        if now >= self._heartbeat_due or now >= self._flush_due:
+            self.wake()  # the pump asks again for these when it parks
+        else:
+            due = min(self._heartbeat_due, self._flush_due)
+        if interval > 0:
+            for deadline in (self._sending_since + interval, self._reading_since + 2 * interval):
+                if now < deadline < due:
+                    due = deadline
+        if due < math.inf:
+            self._timers.schedule(self._timer, due)
 
     # -- coordination between the two tasks --------------------------------------------------
 
@@ -215,17 +271,27 @@ class ClientConnection:
 
     async def _reader(self) -> None:
         session = self.session
+        protocol = session.protocol
         scope = self._read_scope
+        timers = self._timers
+        timer = self._timer
         with scope:
             while True:
-                # The deadline runs from when the reader starts waiting for the client.
+                # The deadline runs from when the reader starts waiting for a new command.
+                if protocol.between_commands:
+                    self._reading_since = trio.current_time()
                 interval = self._heartbeat_interval
-                scope.deadline = trio.current_time() + 2 * interval if interval > 0 else math.inf
-                data = await self.stream.receive_some(RECEIVE_SIZE)
+                if interval > 0:
+                    timers.schedule(timer, self._reading_since + 2 * interval)
+                self._read_waiting = True
+                try:
+                    data = await self.stream.receive_some(RECEIVE_SIZE)
+                finally:
+                    self._read_waiting = False
                 session.receive_data(data)
                 if await self._run_buffered():
                     break
-        if scope.cancelled_caught and self._reader_sending:
+        if scope.cancelled_caught and self._send_overran:
             raise trio.TooSlowError  # the client did not take its answers in time
         if scope.cancelled_caught:
             log.info(
@@ -268,10 +334,6 @@ class ClientConnection:
                 return False
             if output:
                 self.wake()
-            # What follows passes checkpoints while this client's input keeps the broker
-            # busy: that is the broker's time, so the read deadline must not run meanwhile.
-            # (Without a checkpoint it cannot fire; the reader sets it anew before reading.)
-            self._read_scope.deadline = math.inf
             if session.held is not None:
                 # Crash-safe mode: one fsync covers every publish of this turn (and any other
                 # connection's that is due), then their responses go out in order.
@@ -353,7 +415,11 @@ class ClientConnection:
             if not self._woken:
                 self._timers.schedule(self._timer, min(self._heartbeat_due, self._flush_due))
                 self._wake_event = trio.Event()
-                await self._wake_event.wait()
+                self._pump_idle = True
+                try:
+                    await self._wake_event.wait()
+                finally:
+                    self._pump_idle = False
             if channel is not None:
                 channel.waiting.pop(client, None)
 
@@ -382,21 +448,14 @@ class ClientConnection:
         self._flush_due = math.inf
         interval = self._heartbeat_interval
         self._sending = True
+        self._reader_sending = by_reader  # whose scope a write timeout cancels
         try:
-            # Each task's own long-lived scope times its writes (a new scope per write would
-            # cost more than a small write); the reader tells this timeout from a read's.
-            deadline = trio.current_time() + interval if interval > 0 else math.inf
-            if by_reader:
-                self._read_scope.deadline = deadline
-                self._reader_sending = True
-                await self.stream.send_all(data)
-                self._reader_sending = False
-            else:
-                scope = self._pump_scope
-                scope.deadline = deadline
-                await self.stream.send_all(data)
-                scope.deadline = math.inf
+            if interval > 0:
+                self._sending_since = now = trio.current_time()
+                self._timers.schedule(self._timer, now + interval)
+            await self.stream.send_all(data)
         finally:
+            self._sending_since = math.inf
             self._sending = False
             if self._sent_awaited:
                 self._sent_awaited = False

@@ -100,6 +100,9 @@ class SessionHost(Protocol):
     def output_ready(self) -> None:
         """A response was queued (``out`` is urgent): the transport should send it soon."""
 
+    def slots_freed(self) -> None:
+        """FIN freed RDY slots: the pump should take more, if the channel has any."""
+
     def set_heartbeat(self, interval: float) -> None:
         """IDENTIFY set a heartbeat interval in seconds (0: none, and no read deadline)."""
 
@@ -374,7 +377,7 @@ class V2Session:
     def _finish_many(self, message_ids: list[bytes]) -> None:
         for message_id, error in self.services.core.finish_many(self.client, message_ids):
             self.fail(ProtocolError("E_FIN_FAILED", f"FIN {_text(message_id)} failed {error}"))
-        self.host.wake()
+        self.host.slots_freed()
 
     def _requeue(self, command: Requeue) -> None:
         if command.timeout_ms != command.requested_ms:
