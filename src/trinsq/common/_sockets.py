@@ -163,6 +163,26 @@ class SocketStream(trio.abc.HalfCloseableStream):
         finally:
             self._sending = False
 
+    def send_now(self, data: bytes) -> int:
+        """Send what the kernel takes of ``data`` at once, without waiting; return how many
+        bytes that was (a synchronous caller, such as a timer, can write a small frame).
+
+        Raises:
+            trio.BusyResourceError: a ``send_all`` is under way.
+            trio.ClosedResourceError, trio.BrokenResourceError: as ``send_all``.
+        """
+        if self._sending:
+            raise trio.BusyResourceError("another task is already sending on this stream")
+        if self._shut_write:
+            raise trio.ClosedResourceError("can't send data after sending EOF")
+        self._check_open()
+        try:
+            return self.socket.send(data)
+        except BlockingIOError:
+            return 0
+        except OSError as error:
+            raise _stream_error(error) from error
+
     async def wait_send_all_might_not_block(self) -> None:
         if self._sending:
             raise trio.BusyResourceError("another task is already sending on this stream")

@@ -46,6 +46,7 @@ from typing import Final
 import trio
 
 from ...common._logging import error_text
+from ...common._sockets import SocketStream
 from ...protocol import (
     HEARTBEAT_FRAME,
     OK_FRAME,
@@ -244,7 +245,9 @@ class ClientConnection:
                 self._read_scope.cancel()
                 return
         due = math.inf
-        if now >= self._heartbeat_due or now >= self._flush_due:
+        if now >= self._heartbeat_due and now < self._flush_due and self._heartbeat_now(now):
+            due = min(self._heartbeat_due, self._flush_due)
+        elif now >= self._heartbeat_due or now >= self._flush_due or self.session.urgent:
             self.wake()  # the pump asks again for these when it parks
         else:
             due = min(self._heartbeat_due, self._flush_due)
@@ -254,6 +257,32 @@ class ClientConnection:
                     due = deadline
         if due < math.inf:
             self._timers.schedule(self._timer, due)
+
+    def _heartbeat_now(self, now: float) -> bool:
+        """Send a heartbeat from the timer itself if the pump is parked with nothing to send
+        and the socket takes it at once (an idle client's heartbeat then wakes no task);
+        return whether it went out."""
+        stream = self.stream
+        if (
+            not self._pump_idle
+            or self._sending
+            or self.session.out
+            or self._finishing
+            or type(stream) is not SocketStream
+        ):
+            return False
+        try:
+            sent = stream.send_now(HEARTBEAT_FRAME)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False  # the pump meets the error when it sends
+        if sent:
+            self._heartbeat_due = now + self._heartbeat_interval
+        if sent < len(HEARTBEAT_FRAME):
+            if sent:  # the rest goes out through the pump, which the caller wakes
+                self.session.out += HEARTBEAT_FRAME[sent:]
+                self.session.urgent = True
+            return False
+        return True
 
     # -- coordination between the two tasks --------------------------------------------------
 
