@@ -31,9 +31,16 @@ class _NsqFormatter(logging.Formatter):
     def __init__(self, prefix: str) -> None:
         super().__init__()
         self._prefix = prefix
+        self._second = -1
+        self._when = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        when = self.formatTime(record, "%Y/%m/%d %H:%M:%S")
+        # A busy broker logs several lines per connection: format each second's date once.
+        second = int(record.created)
+        if second != self._second:
+            self._when = self.formatTime(record, "%Y/%m/%d %H:%M:%S")
+            self._second = second
+        when = self._when
         micros = int(record.created * 1_000_000) % 1_000_000
         level = _NAMES.get(record.levelno, record.levelname)
         line = f"{self._prefix}{when}.{micros:06d} {level}: {record.getMessage()}"
@@ -50,6 +57,12 @@ def configure_logging(level: str, prefix: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS[level.lower()])
     root.propagate = False
+    # The process is ours: skip what each record would gather and our lines never show (the
+    # caller's file and line, thread and process names), as the logging docs advise.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # hypercorn's own info lines ("Running on ...") duplicate ours; keep its warnings.
     logging.getLogger("trinsq.http").setLevel(max(root.level, logging.WARNING))
 

@@ -140,22 +140,6 @@ class V2ServerConnection(ReceiveBuffer):
         self.mpub_messages_per_step = MPUB_MESSAGES_PER_STEP
         self._want: _Read = (0, "", "")
         self._failed = False
-        self._handlers: dict[
-            bytes, Callable[[list[bytes]], Command | _BodyParser | NeedData | Busy]
-        ] = {
-            b"IDENTIFY": self._identify,
-            b"FIN": self._fin,
-            b"RDY": self._rdy,
-            b"REQ": self._req,
-            b"PUB": self._pub,
-            b"MPUB": self._mpub,
-            b"DPUB": self._dpub,
-            b"NOP": self._nop,
-            b"TOUCH": self._touch,
-            b"SUB": self._sub,
-            b"CLS": self._cls,
-            b"AUTH": self._auth,
-        }
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -287,10 +271,10 @@ class V2ServerConnection(ReceiveBuffer):
             complete = self._complete_publish(params[1])
             if complete is not None:
                 return complete
-        handler = self._handlers.get(name)
+        handler = _HANDLERS.get(name)
         if handler is None:
             raise ProtocolError("E_INVALID", f"invalid command {_text(name)}")
-        result = handler(params)
+        result = handler(self, params)
         if isinstance(result, Generator):
             self._body = result
             self._resume = self._drive_body
@@ -502,3 +486,22 @@ class V2ServerConnection(ReceiveBuffer):
 
     def _nop(self, params: list[bytes]) -> Command:
         return _NOP
+
+
+# By command name; one table for every connection (bound methods per connection would cost
+# each of thousands of clients a dict and a dozen objects).
+_Handler = Callable[[V2ServerConnection, list[bytes]], Command | _BodyParser | NeedData | Busy]
+_HANDLERS: Final[dict[bytes, _Handler]] = {
+    b"IDENTIFY": V2ServerConnection._identify,
+    b"FIN": V2ServerConnection._fin,
+    b"RDY": V2ServerConnection._rdy,
+    b"REQ": V2ServerConnection._req,
+    b"PUB": V2ServerConnection._pub,
+    b"MPUB": V2ServerConnection._mpub,
+    b"DPUB": V2ServerConnection._dpub,
+    b"NOP": V2ServerConnection._nop,
+    b"TOUCH": V2ServerConnection._touch,
+    b"SUB": V2ServerConnection._sub,
+    b"CLS": V2ServerConnection._cls,
+    b"AUTH": V2ServerConnection._auth,
+}

@@ -152,20 +152,6 @@ class V2Session:
         self._turn_over = False  # a command ended the turn: a request waits, or the budget is spent
         # A publish carried out over several turns, and its command's name (PUB, MPUB, DPUB).
         self._publishing: tuple[str, Publication] | None = None
-        self._dispatch: dict[type[Any], Callable[[Any], None]] = {
-            Identify: self._identify,
-            Auth: self._auth,
-            Subscribe: self._subscribe,
-            Publish: self._publish,
-            MultiPublish: self._multi_publish,
-            DeferredPublish: self._deferred_publish,
-            Ready: self._ready,
-            Finish: self._finish,
-            Requeue: self._requeue,
-            Touch: self._touch,
-            Close: self._close,
-            Nop: self._nop,
-        }
 
     # -- requests for the transport (setting one ends the turn) ----------------------------------
 
@@ -215,7 +201,7 @@ class V2Session:
         upgrade, an auth query), or the turn is used up (:data:`COMMANDS_PER_TURN` commands or
         :data:`MESSAGES_PER_TURN` messages published)."""
         protocol = self.protocol
-        dispatch = self._dispatch
+        dispatch = _DISPATCH
         self._budget = MESSAGES_PER_TURN
         self._turn_over = False
         if self._publishing is not None:  # a publish begun in an earlier turn goes first
@@ -242,7 +228,7 @@ class V2Session:
                     return Progress.STOP
                 if command is BUSY:
                     return Progress.YIELD
-                dispatch[type(command)](command)
+                dispatch[type(command)](self, command)
                 commands -= 1
                 if self._turn_over or not commands:
                     return Progress.YIELD  # the transport takes its turn, then comes back
@@ -462,3 +448,20 @@ class V2Session:
             quoted = f"{go_quote(topic.encode())} {go_quote(channel.encode())}"
             raise ProtocolError("E_UNAUTHORIZED", f"AUTH failed for {name} on {quoted}")
         return True
+
+
+# By command type; one table for every session, as in the protocol.
+_DISPATCH: Final[dict[type[Any], Callable[[V2Session, Any], None]]] = {
+    Identify: V2Session._identify,
+    Auth: V2Session._auth,
+    Subscribe: V2Session._subscribe,
+    Publish: V2Session._publish,
+    MultiPublish: V2Session._multi_publish,
+    DeferredPublish: V2Session._deferred_publish,
+    Ready: V2Session._ready,
+    Finish: V2Session._finish,
+    Requeue: V2Session._requeue,
+    Touch: V2Session._touch,
+    Close: V2Session._close,
+    Nop: V2Session._nop,
+}
