@@ -13,6 +13,7 @@ event loop keeps serving meanwhile.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -87,6 +88,8 @@ async def serve_app(
     ``fast_route``) are answered by the fast lane, and by the app only when a request is not
     plain enough for it. Plain HTTP starts without hypercorn (see ``_httplane``)."""
     split_host_port(address, "http_address")
+    if importlib.util.find_spec("hypercorn") is None:  # imported on first need: checked now
+        raise ModuleNotFoundError("No module named 'hypercorn'", name="hypercorn")
     routes = dict(fast_routes or {})
     app = LazyApp(app_factory)
     # Bound here so that a busy address raises a StartupError naming it, leaking nothing.
