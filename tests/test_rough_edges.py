@@ -145,7 +145,8 @@ async def _plain_app(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendC
 async def test_other_hypercorn_servers_in_the_process_are_untouched(
     nursery: trio.Nursery, broker_http: str
 ) -> None:
-    installed = vars(hypercorn.protocol)["H11Protocol"]  # the broker's serve_app installed it
+    install()  # what the broker's HTTP server does once it needs hypercorn
+    installed = vars(hypercorn.protocol)["H11Protocol"]
     install()
     assert vars(hypercorn.protocol)["H11Protocol"] is installed  # idempotent
     assert installed.__mro__[1] is H11Protocol

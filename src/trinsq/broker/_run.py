@@ -16,6 +16,17 @@ __all__ = ["run_broker"]
 log = logging.getLogger("trinsq.broker")
 
 
+def _return_free_memory() -> None:
+    """Give the C heap's free pages back to the OS (glibc's malloc_trim): what importing
+    left behind, about 0.7 MB of an idle broker's resident memory. Elsewhere, nothing."""
+    try:
+        import ctypes  # already imported by trio
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def run_broker(options: BrokerOptions) -> int:
     """Run a broker in the foreground; return the process exit status.
 
@@ -31,6 +42,7 @@ def run_broker(options: BrokerOptions) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    _return_free_memory()
     try:
         server = BrokerServer(options)
     except OptionError as error:  # e.g. a TLS cert or key that cannot be loaded

@@ -7,6 +7,7 @@ returns within a bounded time.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import socket
 import ssl
@@ -24,7 +25,7 @@ from ..protocol import ClientSettings, Limits, ServerFeatures
 from ._timers import DeadlineScheduler
 from .cluster._lookup import LookupService
 from .config._config_api import apply_config, config_value
-from .config._options import BrokerOptions
+from .config._options import BrokerOptions, OptionError
 from .config._tls import build_server_context
 from .core._broker import BrokerCore
 from .core._client import Client
@@ -33,7 +34,6 @@ from .core._services import BoundAddresses
 from .core._stats import InfoDocument
 from .core._topic import Topic
 from .http._serve import serve_http
-from .monitoring._statsd import run_statsd
 from .storage._metadata import encode_metadata, write_initial_metadata
 from .storage._storage import Storage
 from .tcp._connection import serve_client
@@ -71,8 +71,15 @@ class BrokerServer:
             if options.http_admin_client_cert
             else self.ssl_context
         )
-        # nsqd verifies an https auth server against --tls-root-ca-file when given.
-        self.auth_tls_context = ssl.create_default_context(cafile=options.tls_root_ca_file or None)
+        # nsqd verifies an https auth server against --tls-root-ca-file when given. Loading the
+        # system's CA store costs ~2.5 MB and ~30 ms: built now only if it can be used (a
+        # bad --tls-root-ca-file still fails here, at start), else on first use.
+        self._auth_tls_context: ssl.SSLContext | None = None
+        if options.auth_http_addresses or options.tls_root_ca_file:
+            self._auth_tls_context = self._build_auth_tls_context()
+        if options.snappy and importlib.util.find_spec("snappy") is None:
+            # Imported by the first client that negotiates it; missing, it fails the start.
+            raise OptionError("--snappy needs python-snappy, which is not installed")
         self.storage = Storage(options)
         self.scheduler = DeadlineScheduler(lambda: self.storage.commit(keep_failed=True))
         self.pump_timers = PumpTimers()
@@ -117,6 +124,17 @@ class BrokerServer:
             output_buffer_timeout_ms=_ms(options.output_buffer_timeout),
             msg_timeout_ms=_ms(options.msg_timeout),
         )
+
+    def _build_auth_tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.options.tls_root_ca_file or None)
+
+    @property
+    def auth_tls_context(self) -> ssl.SSLContext:
+        """The client context for https auth servers (verified against the system's CAs or
+        --tls-root-ca-file)."""
+        if self._auth_tls_context is None:
+            self._auth_tls_context = self._build_auth_tls_context()
+        return self._auth_tls_context
 
     @property
     def clients(self) -> dict[int, Client]:
@@ -296,6 +314,8 @@ async def _serve(
         timers.start_soon(server.pump_timers.run)
         timers.start_soon(server.drain_backlogs)
         if options.statsd_address:
+            from .monitoring._statsd import run_statsd  # only when configured
+
             timers.start_soon(run_statsd, server)
         await timers.start(server.storage.run, server.graph.topic_metadata)
         async with trio.open_nursery() as services:

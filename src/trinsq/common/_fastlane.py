@@ -13,19 +13,26 @@ Responses are written exactly as h11 writes them for the same headers.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Final
 
 import attrs
 
 __all__ = [
+    "FAST_MAX_BODY",
     "NEED_DATA",
     "NOT_SIMPLE",
     "FastAnswer",
     "FastRoute",
+    "LaneTurn",
     "SimpleRequest",
+    "answer_requests",
+    "date_header",
     "encode_response",
     "parse_simple_request",
+    "reason_phrase",
 ]
 
 # A fast route's answer: status, headers (without date), body.
@@ -36,6 +43,8 @@ FastRoute = Callable[[bytes, bytes], FastAnswer]
 NEED_DATA: Final = "need data"
 NOT_SIMPLE: Final = "not simple"
 
+# The largest body the lane takes; larger ones go through the app, which streams them.
+FAST_MAX_BODY: Final = 1 << 20
 # The longest request head the lane looks at; h11's own limit is 16 KiB.
 MAX_HEAD: Final = 8192
 
@@ -133,3 +142,93 @@ def encode_response(
     out.append(b"\r\n")
     out.append(body)
     return b"".join(out)
+
+
+# Where Go's StatusText differs from http.HTTPStatus (in any Python version).
+_GO_TEXT: Final = {
+    413: "Request Entity Too Large",
+    414: "Request URI Too Long",
+    416: "Requested Range Not Satisfiable",
+    418: "I'm a teapot",
+    422: "Unprocessable Entity",
+}
+
+
+def reason_phrase(status: int) -> str:
+    """Go's reason phrase for ``status``; for a code it does not know, ``status code N``."""
+    text = _GO_TEXT.get(status)
+    if text is not None:
+        return text
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"status code {status}"
+
+
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS: Final = (
+    "",
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
+
+
+def date_header() -> list[tuple[bytes, bytes]]:
+    """The ``date`` header as hypercorn adds it (wsgiref's format_date_time of now)."""
+    year, month, day, hh, mm, ss, wd, _, _ = time.gmtime(time.time())
+    text = f"{_DAYS[wd]}, {day:02d} {_MONTHS[month]:>3} {year:4d} {hh:02d}:{mm:02d}:{ss:02d} GMT"
+    return [(b"date", text.encode("ascii"))]
+
+
+@attrs.frozen
+class LaneTurn:
+    """What the lane made of a receive buffer (see :func:`answer_requests`)."""
+
+    answers: list[bytes]  # the responses, in order, to send together
+    held: bytes  # the start of a fast request, waiting for the rest
+    rest: bytes  # from the first request that is not for the lane: h11's, untouched
+    close: bool  # the last answer ends the connection (what follows it is dropped)
+
+
+def answer_requests(
+    buffer: bytes,
+    routes: dict[tuple[bytes, bytes], FastRoute],
+    extra_headers: Callable[[], list[tuple[bytes, bytes]]],
+) -> LaneTurn:
+    """Answer every complete fast request at the front of ``buffer``.
+
+    Args:
+        routes: the fast routes by method and path.
+        extra_headers: the server's own headers, after each route's (the date).
+    """
+    answers: list[bytes] = []
+    while buffer:
+        request = parse_simple_request(buffer, FAST_MAX_BODY)
+        if request == NEED_DATA:  # bounded: MAX_HEAD plus FAST_MAX_BODY
+            return LaneTurn(answers, buffer, b"", close=False)
+        if isinstance(request, str):  # NOT_SIMPLE: h11's, from its first byte
+            break
+        route = routes.get((request.method, request.path))
+        if route is None:
+            break
+        status, headers, body = route(request.query, request.body)
+        headers += extra_headers()
+        answers.append(
+            encode_response(
+                status, reason_phrase(status).encode(), headers, body, close=request.close
+            )
+        )
+        buffer = buffer[request.consumed :]
+        if request.close:
+            return LaneTurn(answers, b"", b"", close=True)
+    return LaneTurn(answers, b"", buffer, close=False)

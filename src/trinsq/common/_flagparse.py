@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Callable
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -426,6 +425,8 @@ class FlagSet(Generic[_OptionsT]):
 
     def _load_config(self, path: str) -> dict[str, _Value]:
         """The config file's values for known options, by options field name."""
+        import tomllib  # only with --config: a start without one does without the parser
+
         try:
             with open(path, "rb") as file:
                 document = tomllib.load(file)

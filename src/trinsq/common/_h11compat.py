@@ -19,7 +19,6 @@ h11 from its first byte, and the connection stays with h11 until it is idle agai
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any, Final
 
 import h11
@@ -30,35 +29,13 @@ from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import H11SendableEvent
 
-from ._fastlane import NEED_DATA, FastRoute, encode_response, parse_simple_request
+from ._fastlane import FastRoute, answer_requests, reason_phrase
 
-__all__ = ["GoStyleConfig", "install", "reason_phrase"]
+__all__ = ["GoStyleConfig", "install", "reason_phrase"]  # reason_phrase: from _fastlane
 
-# The largest body the lane takes; larger ones go through the app, which streams them.
-FAST_MAX_BODY: Final = 1 << 20
 # The idle (keep-alive) timer is re-armed at most this often by the lane: a connection busy
 # only with fast requests is closed no sooner than keep_alive_timeout minus this when it stops.
 _IDLE_REARM: Final = 1.0
-
-# Where Go's StatusText differs from http.HTTPStatus (in any Python version).
-_GO_TEXT: Final = {
-    413: "Request Entity Too Large",
-    414: "Request URI Too Long",
-    416: "Requested Range Not Satisfiable",
-    418: "I'm a teapot",
-    422: "Unprocessable Entity",
-}
-
-
-def reason_phrase(status: int) -> str:
-    """Go's reason phrase for ``status``; for a code it does not know, ``status code N``."""
-    text = _GO_TEXT.get(status)
-    if text is not None:
-        return text
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"status code {status}"
 
 
 class GoStyleConfig(Config):
@@ -126,43 +103,21 @@ class _ReasonH11Protocol(H11Protocol):
     async def _fast_lane(self, config: GoStyleConfig, data: bytes) -> None:
         """Answer every complete fast request at the front of the buffer, in one send; hand
         the rest to h11 once a request is not for the lane."""
-        buffer = self._fast_held + data
-        self._fast_held = b""
-        answers: list[bytes] = []
-        close = False
-        while buffer:
-            request = parse_simple_request(buffer, FAST_MAX_BODY)
-            if request == NEED_DATA:
-                self._fast_held = buffer  # bounded: MAX_HEAD plus FAST_MAX_BODY
-                buffer = b""
-                break
-            if isinstance(request, str):  # NOT_SIMPLE: h11's, from its first byte
-                break
-            route = config.fast_routes.get((request.method, request.path))
-            if route is None:
-                break
-            status, headers, body = route(request.query, request.body)
-            headers += config.response_headers("h11")
-            answers.append(
-                encode_response(
-                    status, reason_phrase(status).encode(), headers, body, close=request.close
-                )
-            )
-            buffer = buffer[request.consumed :]
-            if request.close:
-                close = True
-                break
-        if answers:
-            await self.send(RawData(data=b"".join(answers)))
-            if close:
+        turn = answer_requests(
+            self._fast_held + data, config.fast_routes, lambda: config.response_headers("h11")
+        )
+        self._fast_held = turn.held
+        if turn.answers:
+            await self.send(RawData(data=b"".join(turn.answers)))
+            if turn.close:
                 await self.send(Closed())
                 return
             now = trio.current_time()
             if now - self._fast_rearmed >= _IDLE_REARM:
                 self._fast_rearmed = now
                 await self.send(Updated(idle=True))
-        if buffer:
-            await super().handle(RawData(data=buffer))
+        if turn.rest:
+            await super().handle(RawData(data=turn.rest))
 
     async def _maybe_recycle(self) -> None:
         if not isinstance(self.config, GoStyleConfig):

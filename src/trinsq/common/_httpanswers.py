@@ -14,7 +14,7 @@ import attrs
 
 from ..protocol import QueryError, is_valid_channel_name, is_valid_topic_name, parse_go_query
 from ._fastlane import FastAnswer, FastRoute
-from ._json import go_json
+from ._gojson import go_json_plain
 
 __all__ = [
     "BOOL_PARAMS",
@@ -71,11 +71,13 @@ def answer_v1(data: Any) -> Answer:
     if isinstance(data, str | bytes):
         raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
         return Answer(200, raw, TEXT_TYPE)  # what Go's content sniffing says for text
+    from ._json import go_json  # cattrs, imported when a JSON answer first needs it
+
     return Answer(200, go_json(data), JSON_TYPE)
 
 
 def answer_error(error: HttpError) -> Answer:
-    return Answer(error.status, go_json({"message": error.message}), JSON_TYPE)
+    return Answer(error.status, go_json_plain({"message": error.message}), JSON_TYPE)
 
 
 def fast_route(handler: Callable[[bytes, bytes], Answer], log: logging.Logger) -> FastRoute:

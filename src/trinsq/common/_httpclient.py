@@ -8,7 +8,6 @@ import ssl
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import h11
 import trio
 
 from ._logging import error_text
@@ -37,6 +36,8 @@ async def get_json(
     Raises:
         HttpClientError: for any failure; the caller treats it as "no answer".
     """
+    import h11  # with dataclasses ~0.4 MB, for the few brokers that query a registry or auth
+
     try:
         with trio.fail_after(connect_timeout):
             stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
@@ -76,6 +77,8 @@ async def get_json_url(
 
 
 async def _exchange(stream: trio.abc.Stream, host: str, port: int, target: str) -> Any:
+    import h11
+
     connection = h11.Connection(h11.CLIENT)
     request = h11.Request(
         method="GET",

@@ -1,5 +1,9 @@
-"""Serving an HTTP API with hypercorn in the caller's trio run: Go-style HTTP/1.1 answers, the
-fast lane for the routes that have one, and the quart app built only when a request needs it.
+"""Serving an HTTP API in the caller's trio run: Go-style HTTP/1.1 answers, the fast lane for
+the routes that have one, hypercorn for the rest (and HTTPS), and the quart app built only when
+a request needs it.
+
+Plain HTTP starts without hypercorn: the lane serves connections itself and hands one to
+hypercorn at its first request that is not the lane's (``_httplane``).
 
 quart (with flask, werkzeug, jinja2 and click) costs about 0.4 s to import and 14 MB of memory.
 A broker whose HTTP API only answers /ping and /pub, the fast lane's routes, never needs it,
@@ -9,20 +13,24 @@ event loop keeps serving meanwhile.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
-from hypercorn.trio import serve
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
-from . import _h11compat
 from ._fastlane import FastRoute
+from ._httplane import KEEP_ALIVE_TIMEOUT, LaneServer
 from ._options import split_host_port
 from ._startup import bind_http_socket
+
+if TYPE_CHECKING:
+    from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+
+    from ._hypercornserve import HandOff
 
 __all__ = ["LazyApp", "serve_app"]
 
@@ -63,18 +71,6 @@ class LazyApp:
         return self._app
 
 
-class _TlsConfig(_h11compat.GoStyleConfig):
-    """hypercorn settings that serve HTTPS with the server's own SSL context."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__()
-        self._context = context
-        self.certfile = self.keyfile = "in-memory"  # marks the bind as TLS for hypercorn
-
-    def create_ssl_context(self) -> ssl.SSLContext:
-        return self._context
-
-
 async def serve_app(
     app_factory: Callable[[], Any],
     address: str,
@@ -90,22 +86,38 @@ async def serve_app(
     ``address`` (HTTPS with ``tls``) until ``shutdown_trigger`` returns; reports the bound
     ``(host, port)`` through ``task_status``. ``fast_routes`` (by method and path, see
     ``fast_route``) are answered by the fast lane, and by the app only when a request is not
-    plain enough for it."""
+    plain enough for it. Plain HTTP starts without hypercorn (see ``_httplane``)."""
     split_host_port(address, "http_address")
-    _h11compat.install()  # status lines as Go writes them: "HTTP/1.1 404 Not Found"
-    config = _h11compat.GoStyleConfig() if tls is None else _TlsConfig(tls)
-    config.fast_routes = dict(fast_routes or {})
+    if importlib.util.find_spec("hypercorn") is None:  # imported on first need: checked now
+        raise ModuleNotFoundError("No module named 'hypercorn'", name="hypercorn")
+    routes = dict(fast_routes or {})
+    app = LazyApp(app_factory)
     # Bound here so that a busy address raises a StartupError naming it, leaking nothing.
-    config.bind = [f"fd://{bind_http_socket(address).detach()}"]
-    config.graceful_timeout = graceful_timeout
-    config.include_server_header = False
-    config.accesslog = None
-    config.errorlog = logging.getLogger("trinsq.http")
+    sock = bind_http_socket(address)
     async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(
-            partial(serve, LazyApp(app_factory), config, shutdown_trigger=shutdown_trigger)
-        )
-        # hypercorn reports e.g. "http://127.0.0.1:4151"
-        host, port = split_host_port(binds[0].partition("://")[2])
-        log.info("%s: listening on %s:%d", "HTTP" if tls is None else "HTTPS", host, port)
-        task_status.started((host, port))
+        if tls is None:
+
+            def make_handoff(app: Any) -> HandOff:
+                from ._hypercornserve import HandOff, go_style_config
+
+                config = go_style_config(
+                    routes, graceful_timeout=graceful_timeout, keep_alive_timeout=KEEP_ALIVE_TIMEOUT
+                )
+                return HandOff(app, config)
+
+            server = LaneServer(app, routes, make_handoff, graceful_timeout=graceful_timeout)
+            bound: tuple[str, int] = await nursery.start(server.serve, sock, shutdown_trigger)
+        else:
+            from ._hypercornserve import go_style_config, serve_https
+
+            config = go_style_config(
+                routes,
+                graceful_timeout=graceful_timeout,
+                keep_alive_timeout=KEEP_ALIVE_TIMEOUT,
+                tls=tls,
+            )
+            bound = await nursery.start(
+                partial(serve_https, app, sock.detach(), config, shutdown_trigger=shutdown_trigger)
+            )
+        log.info("%s: listening on %s:%d", "HTTP" if tls is None else "HTTPS", *bound)
+        task_status.started(bound)

@@ -6,11 +6,12 @@ nsqd's and nsqlookupd's JSON comes from Go's encoding/json: compact, keys in str
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
 import attrs
 import cattrs
+
+from ._gojson import go_json_plain
 
 __all__ = ["converter", "go_json", "omit_when_empty"]
 
@@ -39,14 +40,6 @@ def omit_when_empty(cls: type[Any], *names: str) -> None:
     converter.register_unstructure_hook(cls, unstructure)
 
 
-_GO_ESCAPES: Final = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-)
-
-
 def go_json(value: Any) -> bytes:
     """Encode a model (or plain data) as Go's json.Marshal would."""
-    data = converter.unstructure(value)
-    # Those characters can only occur inside strings in JSON text, so a plain translate is safe.
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False).translate(_GO_ESCAPES)
-    return text.encode("utf-8", "surrogateescape")
+    return go_json_plain(converter.unstructure(value))

@@ -70,9 +70,13 @@ class BrokerServices(Protocol):
     limits: Limits
     ssl_context: ssl.SSLContext | None
     https_context: ssl.SSLContext | None
-    auth_tls_context: ssl.SSLContext
     addresses: BoundAddresses | None
     start_time: float
+
+    @property
+    def auth_tls_context(self) -> ssl.SSLContext:
+        """The client context for https auth servers."""
+        ...
 
     @property
     def storage(self) -> StorageService: ...

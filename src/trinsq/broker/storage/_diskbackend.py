@@ -75,6 +75,10 @@ class DiskBackend:
         clock_ns: wall clock, for turning due times back into delays.
         pin: crash-safe mode: popped records stay on disk until their message is released
             (finished, or rewritten at shutdown), and due times are saved with every sync.
+        name: the queue's name, for the owner.
+        on_change: called before each operation that may leave the queue or the due times
+            with something to sync, so the owner syncs only what changed instead of looking
+            at every queue.
 
     Attributes:
         due: deferred messages written at shutdown keep their due time here (saved beside the
@@ -90,13 +94,17 @@ class DiskBackend:
         clock_ns: Callable[[], int] = time.time_ns,
         *,
         pin: bool = False,
+        name: str = "",
+        on_change: Callable[[DiskBackend], None] = lambda backend: None,
     ) -> None:
+        self.name = name
         self.queue = queue
         self.due = {} if due is None else due
         self.due_changed = False
         self.durable_deferral = pin
         self._clock_ns = clock_ns
         self._on_pending = on_pending
+        self._on_change = on_change
         self._pending: list[Message] = []
         # Accepted messages whose write failed (disk full): served from memory, never dropped.
         self._stranded: deque[Message] = deque()
@@ -131,6 +139,7 @@ class DiskBackend:
         pending, self._pending = self._pending, []
         if not pending:
             return True
+        self._on_change(self)
         try:
             self.queue.put_many([encode_record(message) for message in pending])
             self.queue.flush()
@@ -196,6 +205,7 @@ class DiskBackend:
         return messages
 
     def _pop_record(self) -> bytes | None:
+        self._on_change(self)
         try:
             if not self.durable_deferral:
                 return self.queue.pop()
@@ -215,9 +225,11 @@ class DiskBackend:
     def defer_until(self, message_id: bytes, due_ns: int) -> None:
         self.due[message_id] = due_ns
         self.due_changed = True
+        self._on_change(self)
 
     def release(self, message: Message) -> None:
         if message.pin is not None:
+            self._on_change(self)
             self.queue.release(message.pin)
             message.pin = None
             if self.due.pop(message.id, None) is not None:

@@ -98,6 +98,10 @@ class Storage:
         self.write_error = ""  # text of the last failed write, for E_PUB_FAILED
         self._lock = DataPathLock(self.data_path)
         self._uncommitted: list[DiskBackend] = []
+        # Queues that may have something to sync (and backends whose due times may have
+        # changed), by name: what the sync tick and a crash-safe publisher's sync look at,
+        # so their cost follows what changed rather than how many queues exist.
+        self._changed: dict[str, DiskBackend] = {}
         self._wakeup = trio.Event()
         # A commit left a queue due for an fsync: the next wake-up looks for such queues.
         self._sync_requested = False
@@ -160,10 +164,27 @@ class Storage:
             # Only channels pin: a topic's records move on to channel queues, which are
             # synced before the topic's (see sync).
             pin = self.crash_safe and ":" in queue_name
-            backend = DiskBackend(queue, self._note_uncommitted, due, pin=pin)
+            backend = DiskBackend(
+                queue,
+                self._note_uncommitted,
+                due,
+                pin=pin,
+                name=queue_name,
+                on_change=self._note_changed,
+            )
             self.queues[queue_name] = queue
             self.backends[queue_name] = backend
+            # Loading can leave the queue with something to sync (a depth reset after a crash).
+            self._note_changed(backend)
         return backend
+
+    @property
+    def changed_count(self) -> int:
+        """Queues noted as changed since their last sync (what the next sync looks at)."""
+        return len(self._live_changed())
+
+    def _note_changed(self, backend: DiskBackend) -> None:
+        self._changed[backend.name] = backend
 
     def _note_uncommitted(self, backend: DiskBackend) -> None:
         self._uncommitted.append(backend)
@@ -172,6 +193,7 @@ class Storage:
         """Remove a deleted topic's or channel's queue files."""
         queue = self.queues.pop(queue_name, None)
         self.backends.pop(queue_name, None)
+        self._changed.pop(queue_name, None)
         if queue is not None:
             queue.delete()
         _write_due(_due_path(self.data_path, queue_name), {})
@@ -216,14 +238,17 @@ class Storage:
         Channel queues are synced before topic queues: a message moved from a topic to its
         channels is on disk in the channel before the topic records that it let it go.
         """
-        chosen = [q for q in self.queues.values() if q.dirty()] if queues is None else queues
+        changed = self._live_changed()
+        chosen = [queue for _, queue in changed if queue.dirty()] if queues is None else queues
         ordered = sorted(chosen, key=lambda queue: ":" not in queue.name)
         due_files = []
-        for name, backend in self.backends.items():
+        for backend, _ in changed:
             if backend.due_changed:
                 backend.due_changed = False
-                due_files.append((_due_path(self.data_path, name), dict(backend.due)))
+                due_files.append((_due_path(self.data_path, backend.name), dict(backend.due)))
         jobs = [queue.prepare_sync() for queue in ordered]
+        # What is still dirty (not chosen this time) stays noted for the next sync.
+        self._changed = {b.name: b for b, queue in changed if queue.dirty()}
         metadata = None
         if self.crash_safe and self.metadata.pending and self._describe is not None:
             # Crash-safe: a new topic or channel is in nsqd.dat before its first OK.
@@ -242,6 +267,11 @@ class Storage:
             self._syncs_running.discard(done)
         for running in earlier:
             await running.wait()
+
+    def _live_changed(self) -> list[tuple[DiskBackend, DiskQueue]]:
+        """The noted backends whose queues still exist, with their queues, oldest first."""
+        backends, queues = self.backends, self.queues
+        return [(b, queues[name]) for name, b in self._changed.items() if backends.get(name) is b]
 
     async def _rewrite_metadata(self, data: bytes) -> None:
         # Counted as a running sync: a crash-safe publisher's sync then waits for it, so a
@@ -284,5 +314,9 @@ class Storage:
             # or after a commit asked for it, not on each nsqd.dat rewrite.
             if ticked or self._sync_requested:
                 self._sync_requested = False
-                due = [q for q in self.queues.values() if q.needs_sync() or (ticked and q.dirty())]
+                due = [
+                    queue
+                    for _, queue in self._live_changed()
+                    if queue.needs_sync() or (ticked and queue.dirty())
+                ]
                 await self.sync(due)

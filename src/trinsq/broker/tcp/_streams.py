@@ -22,7 +22,6 @@ import zlib
 from types import TracebackType
 from typing import Final
 
-import snappy
 import trio
 
 __all__ = ["DeflateStream", "PrefixedStream", "SnappyStream"]
@@ -232,6 +231,8 @@ class SnappyStream(_CompressedStream):
     with Go's and accepts input split anywhere (python-snappy's stream classes)."""
 
     def __init__(self, transport: trio.abc.Stream) -> None:
+        import snappy  # with cramjam ~1.5 MB: imported by the first client that negotiates it
+
         super().__init__(transport)
         self._compressor = snappy.StreamCompressor()
         self._decompressor = snappy.StreamDecompressor()
