@@ -16,12 +16,12 @@ import contextlib
 import importlib
 import socket
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
 from ._fastlane import FastRoute, answer_requests, date_header
+from ._sockets import SocketStream, TcpListener
 
 if TYPE_CHECKING:
     from ._hypercornserve import HandOff
@@ -71,18 +71,11 @@ class LaneServer:
         """Serve until ``shutdown_trigger`` returns, then stop as hypercorn does; reports the
         bound ``(host, port)``."""
         sock.listen(BACKLOG)
-        listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+        listener = TcpListener(sock)
         host, port = sock.getsockname()[:2]
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
-                accepting.start_soon(
-                    partial(
-                        trio.serve_listeners,
-                        self._connection,
-                        [listener],
-                        handler_nursery=connections,
-                    )
-                )
+                accepting.start_soon(listener.serve, self._connection, connections)
                 task_status.started((host, port))
                 await shutdown_trigger()
                 accepting.cancel_scope.cancel()
@@ -97,7 +90,7 @@ class LaneServer:
         if self._handoff is not None:
             await self._handoff.terminate()
 
-    async def _connection(self, stream: trio.SocketStream) -> None:
+    async def _connection(self, stream: SocketStream) -> None:
         held = b""
         handed_off = False
         try:

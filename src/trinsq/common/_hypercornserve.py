@@ -24,6 +24,7 @@ from hypercorn.utils import wrap_app
 from . import _h11compat
 from ._fastlane import FastRoute
 from ._options import split_host_port
+from ._sockets import SocketStream
 
 __all__ = ["HandOff", "go_style_config", "serve_https"]
 
@@ -80,7 +81,7 @@ async def serve_https(
 class _Replay(trio.abc.Stream):
     """A plain connection whose first bytes were already received: they are read first."""
 
-    def __init__(self, stream: trio.SocketStream, data: bytes) -> None:
+    def __init__(self, stream: SocketStream, data: bytes) -> None:
         self._stream = stream
         self._data = data
         self.socket = stream.socket  # hypercorn reads the addresses from it
@@ -115,7 +116,7 @@ class HandOff:
         self._config = config
         self._context = WorkerContext(None)
 
-    async def serve(self, stream: trio.SocketStream, data: bytes) -> None:
+    async def serve(self, stream: SocketStream, data: bytes) -> None:
         """Serve the connection from ``data`` (already received, not yet answered) on."""
         replay = cast("trio.SSLStream[trio.SocketStream]", _Replay(stream, data))
         state = ConnectionState({})
