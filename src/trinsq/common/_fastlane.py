@@ -183,11 +183,23 @@ _MONTHS: Final = (
 )
 
 
+_date_cache: tuple[int, bytes] = (-1, b"")
+
+
 def date_header() -> list[tuple[bytes, bytes]]:
-    """The ``date`` header as hypercorn adds it (wsgiref's format_date_time of now)."""
-    year, month, day, hh, mm, ss, wd, _, _ = time.gmtime(time.time())
-    text = f"{_DAYS[wd]}, {day:02d} {_MONTHS[month]:>3} {year:4d} {hh:02d}:{mm:02d}:{ss:02d} GMT"
-    return [(b"date", text.encode("ascii"))]
+    """The ``date`` header as hypercorn adds it (wsgiref's format_date_time of now), made
+    once a second: it is on every answer."""
+    global _date_cache
+    now = int(time.time())
+    second, value = _date_cache
+    if second != now:
+        year, month, day, hh, mm, ss, wd, _, _ = time.gmtime(now)
+        text = (
+            f"{_DAYS[wd]}, {day:02d} {_MONTHS[month]:>3} {year:4d} {hh:02d}:{mm:02d}:{ss:02d} GMT"
+        )
+        value = text.encode("ascii")
+        _date_cache = (now, value)
+    return [(b"date", value)]
 
 
 @attrs.frozen
