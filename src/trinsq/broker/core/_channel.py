@@ -13,8 +13,6 @@ message is one small record (see _inflight.py).
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import random
 import struct
 import time
@@ -26,6 +24,7 @@ import attrs
 
 from ...protocol import append_message_frame
 from ._backend import Backend
+from ._deferred import DeferredMessages
 from ._frames import Block, Run, decode_frames, run_end, run_messages, run_records
 from ._inflight import (
     DELIVERED_AT,
@@ -69,7 +68,6 @@ class Scheduler(Protocol):
         """Call ``channel.on_due(due)`` at monotonic time ``due``."""
 
 
-_sequence = itertools.count()
 # A frame's size and id (after type, timestamp and attempts).
 _SIZE_ID = struct.Struct(">I14x16s")
 
@@ -100,15 +98,13 @@ class Channel:
     queue: deque[Run | Message] = attrs.field(factory=deque)
     queued: int = 0
     in_flight: dict[bytes, InFlight] = attrs.field(factory=dict)
-    deferred: dict[bytes, Message] = attrs.field(factory=dict)
     clients: dict[int, Consumer] = attrs.field(factory=dict)
     waiting: dict[Consumer, None] = attrs.field(factory=dict)
     message_count: int = 0
     requeue_count: int = 0
     timeout_count: int = 0
     deadlines: Deadlines = attrs.field(factory=Deadlines)
-    _deferred_heap: list[tuple[float, int, Message]] = attrs.field(factory=list)
-    _deferred_due: dict[bytes, float] = attrs.field(factory=dict)
+    deferrals: DeferredMessages = attrs.field(factory=DeferredMessages)
     _scheduled: float | None = None
     wall_clock_ns: Callable[[], int] = time.time_ns
     # End-to-end latency of finished messages, when --e2e-processing-latency-percentile is set.
@@ -117,6 +113,10 @@ class Channel:
     random_percent: Callable[[], int] = attrs.field(default=lambda: random.randrange(100))
 
     # -- stats -----------------------------------------------------------------------------------
+
+    @property
+    def deferred(self) -> dict[bytes, Message]:
+        return self.deferrals.messages
 
     @property
     def depth(self) -> int:
@@ -398,15 +398,12 @@ class Channel:
         self._reschedule(deadline)
 
     def _defer(self, message: Message, delay: float) -> None:
-        if message.id in self.deferred:
-            return  # nsqd refuses a second copy of an id ("ID already deferred")
         due = self.clock() + delay
+        if not self.deferrals.add(message, due):
+            return
         message.defer_ms = 0
         if message.pin is not None:
             self.backend.defer_until(message.id, self.wall_clock_ns() + round(delay * 1e9))
-        self.deferred[message.id] = message
-        self._deferred_due[message.id] = due
-        heapq.heappush(self._deferred_heap, (due, next(_sequence), message))
         self._reschedule(due)
 
     # -- timers ----------------------------------------------------------------------------------
@@ -433,13 +430,7 @@ class Channel:
                 owner.message_timed_out()
             self._enqueue(in_flight_message(record))
             requeued += 1
-        deferred_heap = self._deferred_heap
-        while deferred_heap and deferred_heap[0][0] <= now:
-            due_at, _, message = heapq.heappop(deferred_heap)
-            if self._deferred_due.get(message.id) != due_at:
-                continue
-            del self.deferred[message.id]
-            del self._deferred_due[message.id]
+        for message in self.deferrals.pop_due(now):
             self._enqueue(message)
             requeued += 1
         if requeued:
@@ -447,14 +438,10 @@ class Channel:
         self._schedule_next()
 
     def _schedule_next(self) -> None:
-        candidates = []
-        in_flight_due = self.deadlines.next_due(self.in_flight)
-        if in_flight_due is not None:
-            candidates.append(in_flight_due)
-        if self._deferred_heap:
-            candidates.append(self._deferred_heap[0][0])
-        if candidates:
-            self._reschedule(min(candidates))
+        candidates = [self.deadlines.next_due(self.in_flight), self.deferrals.next_due()]
+        due = [candidate for candidate in candidates if candidate is not None]
+        if due:
+            self._reschedule(min(due))
 
     # -- consumers -----------------------------------------------------------------------------
 
@@ -493,9 +480,7 @@ class Channel:
         self.backend.empty()
         self.in_flight.clear()
         self.deadlines.clear()
-        self.deferred.clear()
-        self._deferred_due.clear()
-        self._deferred_heap.clear()
+        self.deferrals.clear()
         for consumer in self.clients.values():
             consumer.in_flight_dropped()
 
@@ -512,16 +497,14 @@ class Channel:
         for record in self.in_flight.values():
             backend.put(in_flight_message(record))
         for message_id, message in self.deferred.items():
-            due = self._deferred_due[message_id]
+            due = self.deferrals.due_at(message_id)
             backend.defer_until(message_id, now_ns + max(round((due - now) * 1e9), 0))
             backend.put(message)
         self.queue.clear()
         self.queued = 0
         self.in_flight.clear()
         self.deadlines.clear()
-        self.deferred.clear()
-        self._deferred_due.clear()
-        self._deferred_heap.clear()
+        self.deferrals.clear()
 
     def close_clients(self) -> None:
         """Mark the channel exiting and end every subscriber's connection."""
