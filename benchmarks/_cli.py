@@ -119,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     p = scenario("rss-queued", "broker RSS with N messages queued and no consumers")
     batch(p)
     p.add_argument("--messages", type=int, default=1_000_000)
+    p.add_argument("--channels", type=int, default=1, help="channels on the topic")
 
     p = scenario("idle", "broker RSS and CPU while holding idle, heartbeating connections")
     p.add_argument("--connections", type=int, default=10_000)
@@ -286,7 +287,9 @@ def _run(args: argparse.Namespace, target: Target) -> list[Report]:
         "latency": lambda: sc.latency(
             target, a.rate, a.size, a.warmup, a.duration, a.rdy, a.output_buffer_size
         ),
-        "rss-queued": lambda: sc.rss_queued(target, a.messages, a.size, a.batch_size, a.procs),
+        "rss-queued": lambda: sc.rss_queued(
+            target, a.messages, a.size, a.batch_size, a.procs, channels=a.channels
+        ),
         "idle": lambda: sc.idle(target, a.connections, a.procs, a.heartbeat_interval, a.hold),
         "topics": lambda: sc.topics(
             target, a.topics, a.channels, a.size, a.duration, a.stats_requests

@@ -25,24 +25,29 @@ def rss_queued(
     batch_size: int = 200,
     procs: int = CPUS,
     settle: float = 2.0,
+    channels: int = 1,
 ) -> Report:
-    """Queue ``messages`` on a topic with one channel and no consumers; read the broker's RSS."""
+    """Queue ``messages`` on a topic with ``channels`` channels and no consumers; read the
+    broker's RSS."""
     pid = _need_pid(target, "rss-queued")
     report = Report("rss-queued")
     topic = unique("rss_queued")
-    _pub.ensure_channel(target.tcp, topic, "ch")
+    for number in range(channels):
+        _pub.ensure_channel(target.tcp, topic, "ch" if number == 0 else f"ch{number}")
     before = rss_bytes(pid)
     seconds = fill(target, topic, messages, procs, size, batch_size)
     depth = _wait_depth(target, topic, messages, timeout=120)
     time.sleep(settle)
     after = rss_bytes(pid)
     report.add(
-        f"{messages} x {size}-byte messages queued in {seconds:.1f}s (channel depth {depth}): "
+        f"{messages} x {size}-byte messages queued in {seconds:.1f}s on {channels} channel(s) "
+        f"(first channel's depth {depth}): "
         f"broker RSS {after / MIB:.1f} MiB (was {before / MIB:.1f} MiB before publishing)"
     )
     report.metrics.update(
         messages=messages,
         size=size,
+        channels=channels,
         channel_depth=depth,
         rss_before_mib=round(before / MIB, 1),
         rss_mib=round(after / MIB, 1),

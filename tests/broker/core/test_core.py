@@ -134,13 +134,14 @@ def test_a_publication_puts_its_messages_in_steps(world: World) -> None:
     world.core.create_channel("big", "c")
     publication = world.core.start_publish("big", [b"%d" % i for i in range(10)])
     assert publication.step(4) == 4
-    queue = world.core.channel("big", "c").queue
-    assert [message.body for message in queue] == [b"0", b"1", b"2", b"3"]  # visible at once
+    channel = world.core.channel("big", "c")
+    queued = [message.body for message in channel.queued_messages()]
+    assert queued == [b"0", b"1", b"2", b"3"]  # visible at once
     assert not publication.finished
     assert publication.step(4) == 4
     assert publication.step(4) == 2
     assert publication.finished
-    assert [message.body for message in queue] == [b"%d" % i for i in range(10)]
+    assert [message.body for message in channel.queued_messages()] == [b"%d" % i for i in range(10)]
     assert world.persistence.commits[-3:] == [False, False, False]  # one commit a step
 
 

@@ -7,7 +7,9 @@ import pytest
 
 from trinsq.broker import BrokerOptions
 from trinsq.broker.core._channel import Channel, ChannelError
+from trinsq.broker.core._frames import Run
 from trinsq.broker.core._graph import TopicGraph
+from trinsq.broker.core._inflight import DEADLINE
 from trinsq.broker.core._message import MessageIdFactory
 
 
@@ -110,14 +112,36 @@ def test_topic_holds_messages_until_its_first_channel(
     assert (first.depth, second.depth) == (3, 1)
 
 
-def test_each_channel_gets_its_own_copy(clock: FakeClock, scheduler: FakeScheduler) -> None:
+def test_channels_share_the_topics_frames(clock: FakeClock, scheduler: FakeScheduler) -> None:
     graph = make_graph(clock, scheduler)
     topic = graph.get_topic("t")
     one, two = topic.get_channel("one"), topic.get_channel("two")
-    graph.publish(topic, [b"x"])
-    assert one.queue[0] is not two.queue[0]
-    assert one.queue[0].id == two.queue[0].id
-    assert one.queue[0].body is two.queue[0].body
+    graph.publish(topic, [b"x", b"y"])
+    graph.publish(topic, [b"z"])
+    first, second = one.queue[0], two.queue[0]
+    assert isinstance(first, Run)
+    assert isinstance(second, Run)
+    assert (first is second, first.block is second.block) == (False, True)
+    assert (len(one.queue), first.count) == (1, 3)  # consecutive publishes make one run
+    consumer = FakeConsumer(1)
+    one.add_client(consumer)
+    assert [m.body for m in one.take(consumer, 2, 60)] == [b"x", b"y"]
+    assert [m.body for m in two.queued_messages()] == [b"x", b"y", b"z"]
+    assert [m.body for m in one.queued_messages()] == [b"z"]
+    assert (one.depth, two.depth) == (1, 3)
+
+
+def test_a_large_message_gets_a_block_of_its_own(
+    clock: FakeClock, scheduler: FakeScheduler
+) -> None:
+    graph = make_graph(clock, scheduler)
+    consumer = FakeConsumer(1)
+    channel = graph.subscribe("t", "c", consumer)
+    bodies = [b"a" * 1000, b"b" * (1 << 20), b"c" * 1000, b"d" * 10]
+    graph.publish(graph.topics["t"], bodies)
+    assert len(channel.queue) == 3
+    assert [m.body for m in channel.take(consumer, 10, 60)] == bodies
+    assert channel.queued == 0
 
 
 def test_take_marks_in_flight_and_times_out(clock: FakeClock, scheduler: FakeScheduler) -> None:
@@ -136,7 +160,7 @@ def test_take_marks_in_flight_and_times_out(clock: FakeClock, scheduler: FakeSch
     scheduler.fire_due(clock.now)
     assert channel.timeout_count == 1
     assert consumer.timed_out == 1
-    assert [m.body for m in channel.queue] == [b"c", b"b"]
+    assert [m.body for m in channel.queued_messages()] == [b"c", b"b"]
     again = channel.take(consumer, 5, msg_timeout=30)
     assert [(m.body, m.attempts) for m in again] == [(b"c", 1), (b"b", 2)]
 
@@ -166,7 +190,7 @@ def test_requeue_now_and_later(clock: FakeClock, scheduler: FakeScheduler) -> No
     channel.requeue(1, now_message.id, 0)
     channel.requeue(1, later_message.id, 5)
     assert channel.requeue_count == 2
-    assert [m.body for m in channel.queue] == [b"now"]
+    assert [m.body for m in channel.queued_messages()] == [b"now"]
     assert list(channel.deferred) == [later_message.id]
     clock.now += 4.9
     scheduler.fire_due(clock.now)
@@ -174,7 +198,7 @@ def test_requeue_now_and_later(clock: FakeClock, scheduler: FakeScheduler) -> No
     clock.now += 0.1
     scheduler.fire_due(clock.now)
     assert channel.deferred == {}
-    assert [m.body for m in channel.queue] == [b"now", b"later"]
+    assert [m.body for m in channel.queued_messages()] == [b"now", b"later"]
     assert channel.timeout_count == 0
 
 
@@ -191,7 +215,7 @@ def test_touch_extends_but_never_past_max_msg_timeout(
         clock.now += 3
         scheduler.fire_due(clock.now)
         channel.touch(1, message.id, 4)
-        deadlines.append(message.deadline)
+        deadlines.append(channel.in_flight[message.id][DEADLINE])
     assert deadlines == [1007.0, 1010.0, 1010.0]  # capped at delivery + 10 s
     assert channel.timeout_count == 0
     clock.now = 1010.0
@@ -216,7 +240,7 @@ def test_overflow_goes_to_the_backend(clock: FakeClock, scheduler: FakeScheduler
     topic = graph.get_topic("t")
     channel = topic.get_channel("c")
     graph.publish(topic, [b"1", b"2", b"3", b"4"])
-    assert (channel.depth, channel.backend_depth, len(channel.queue)) == (4, 2, 2)
+    assert (channel.depth, channel.backend_depth, channel.queued) == (4, 2, 2)
     consumer = FakeConsumer(1)
     channel.add_client(consumer)
     assert [m.body for m in channel.take(consumer, 10, 60)] == [b"1", b"2", b"3", b"4"]
@@ -323,7 +347,7 @@ def test_in_flight_heap_is_compacted(clock: FakeClock, scheduler: FakeScheduler)
         for message in channel.take(consumer, 100, 60):
             channel.finish(1, message.id)
     assert channel.in_flight == {}
-    assert len(channel._in_flight_heap) <= 2 * 1024 + 100
+    assert channel.deadlines.records <= 2 * 1024 + 100
 
 
 def test_sampling_keeps_a_share_and_drops_the_rest(

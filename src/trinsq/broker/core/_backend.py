@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Protocol
 
-from ._message import Message
+from ._message import Message, decode_record
 
 __all__ = ["Backend", "DiscardBackend", "MemoryPersistence", "OverflowBackend", "Persistence"]
 
@@ -24,6 +24,9 @@ class Backend(Protocol):
 
     def put_many(self, messages: list[Message]) -> None:
         """As many :meth:`put` calls, in order."""
+
+    def put_records(self, records: list[bytes]) -> None:
+        """As :meth:`put_many` for messages given as nsqd's records (see encode_record)."""
 
     def pop(self) -> Message | None: ...
 
@@ -79,6 +82,9 @@ class OverflowBackend:
     def put_many(self, messages: list[Message]) -> None:
         self._messages.extend(messages)
 
+    def put_records(self, records: list[bytes]) -> None:
+        self._messages.extend(map(decode_record, records))
+
     def pop(self) -> Message | None:
         return self._messages.popleft() if self._messages else None
 
@@ -107,6 +113,9 @@ class DiscardBackend:
         pass
 
     def put_many(self, messages: list[Message]) -> None:
+        pass
+
+    def put_records(self, records: list[bytes]) -> None:
         pass
 
     def pop(self) -> Message | None:

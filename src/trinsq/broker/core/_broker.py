@@ -268,14 +268,7 @@ class BrokerCore:
         self, client: Client, message_ids: list[bytes]
     ) -> list[tuple[bytes, ChannelError]]:
         """FIN each of ``message_ids`` in order; the ones that failed, with why."""
-        finish = self._channel_of(client).finish
-        owner = client.id
-        failed: list[tuple[bytes, ChannelError]] = []
-        for message_id in message_ids:
-            try:
-                finish(owner, message_id)
-            except ChannelError as error:
-                failed.append((message_id, error))
+        failed = self._channel_of(client).finish_many(client.id, message_ids)
         done = len(message_ids) - len(failed)
         client.finish_count += done
         client.in_flight_count -= done

@@ -2,15 +2,19 @@
 
 Pure model code, no trio: time comes from an injected clock, timers are requested through an
 injected scheduler, and consumers are woken through :class:`Consumer`. Delivery is pull-based:
-a consumer's pump calls :meth:`Channel.take` for as many messages as its RDY window allows,
-in one call, and parks in :attr:`Channel.waiting` when there is nothing to take.
+a consumer's pump calls :meth:`Channel.take_into` for as many messages as its RDY window
+allows, in one call, and parks in :attr:`Channel.waiting` when there is nothing to take.
+
+The queue holds runs of the topic's message frames (see _frames.py), copied into the
+consumer's output buffer a run at a time, and :class:`Message` objects (requeued, timed out,
+held by the topic before it could deliver, read from disk), in FIFO order. In flight, each
+message is one small record (see _inflight.py).
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import random
+import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -18,7 +22,18 @@ from typing import Protocol
 
 import attrs
 
+from ...protocol import append_message_frame
 from ._backend import Backend
+from ._deferred import DeferredMessages
+from ._frames import Block, Run, decode_frames, run_end, run_messages, run_records
+from ._inflight import (
+    DELIVERED_AT,
+    OWNER,
+    Deadlines,
+    InFlight,
+    in_flight_message,
+    in_flight_timestamp,
+)
 from ._message import Message
 from ._quantile import LatencyStream
 
@@ -53,10 +68,8 @@ class Scheduler(Protocol):
         """Call ``channel.on_due(due)`` at monotonic time ``due``."""
 
 
-# Rebuild a lazily-pruned heap once stale entries outnumber live ones by this factor.
-_COMPACT_FACTOR = 2
-_COMPACT_MIN = 1024
-_sequence = itertools.count()
+# A frame's size and id (after type, timestamp and attempts).
+_SIZE_ID = struct.Struct(">I14x16s")
 
 
 @attrs.define(eq=False)
@@ -64,6 +77,7 @@ class Channel:
     """A channel of a topic. Every message published to the topic gets a copy here.
 
     Attributes:
+        queue: runs of frames and messages, oldest first; ``queued`` messages in all.
         in_flight: delivered and not yet FIN'd/REQ'd/timed out, by message id.
         deferred: waiting for their due time (DPUB, REQ with a delay), by message id.
         waiting: consumers whose pumps are parked until a message arrives (FIFO, so load
@@ -81,17 +95,16 @@ class Channel:
     scheduler: Scheduler
     paused: bool = False
     exiting: bool = False
-    queue: deque[Message] = attrs.field(factory=deque)
-    in_flight: dict[bytes, Message] = attrs.field(factory=dict)
-    deferred: dict[bytes, Message] = attrs.field(factory=dict)
+    queue: deque[Run | Message] = attrs.field(factory=deque)
+    queued: int = 0
+    in_flight: dict[bytes, InFlight] = attrs.field(factory=dict)
     clients: dict[int, Consumer] = attrs.field(factory=dict)
     waiting: dict[Consumer, None] = attrs.field(factory=dict)
     message_count: int = 0
     requeue_count: int = 0
     timeout_count: int = 0
-    _in_flight_heap: list[tuple[float, int, Message]] = attrs.field(factory=list)
-    _deferred_heap: list[tuple[float, int, Message]] = attrs.field(factory=list)
-    _deferred_due: dict[bytes, float] = attrs.field(factory=dict)
+    deadlines: Deadlines = attrs.field(factory=Deadlines)
+    deferrals: DeferredMessages = attrs.field(factory=DeferredMessages)
     _scheduled: float | None = None
     wall_clock_ns: Callable[[], int] = time.time_ns
     # End-to-end latency of finished messages, when --e2e-processing-latency-percentile is set.
@@ -102,15 +115,58 @@ class Channel:
     # -- stats -----------------------------------------------------------------------------------
 
     @property
+    def deferred(self) -> dict[bytes, Message]:
+        return self.deferrals.messages
+
+    @property
     def depth(self) -> int:
         """Queued messages, memory plus backend; in-flight and deferred are not counted."""
-        return len(self.queue) + self.backend.depth
+        return self.queued + self.backend.depth
 
     @property
     def backend_depth(self) -> int:
         return self.backend.depth
 
+    def queued_messages(self) -> list[Message]:
+        """What the memory queue holds, as messages (attempts 0 for frames never delivered)."""
+        messages: list[Message] = []
+        for entry in self.queue:
+            if isinstance(entry, Run):
+                messages += run_messages(entry.block, entry.start, entry.end)
+            else:
+                messages.append(entry)
+        return messages
+
     # -- putting messages in -------------------------------------------------------------------
+
+    def put_frames(self, runs: list[tuple[Block, int, int, int]]) -> None:
+        """Receive newly published messages from the topic, as runs of its frames."""
+        total = 0
+        for block, start, end, count in runs:
+            total += count
+            room = count if self.ephemeral and self.waiting else self.mem_queue_size - self.queued
+            if room >= count:
+                self._append_run(block, start, end, count)
+                continue
+            # What the memory queue has no room for goes to the backend, in order.
+            split = start
+            if room > 0:
+                split = run_end(block, start, room)
+                self._append_run(block, start, split, room)
+            self.backend.put_records(run_records(block, split, end))
+        self.message_count += total
+        self._wake_waiting(total)
+
+    def _append_run(self, block: Block, start: int, end: int, count: int) -> None:
+        queue = self.queue
+        self.queued += count
+        if queue:
+            last = queue[-1]
+            if last.__class__ is Run and last.block is block and last.end == start:
+                last.end = end
+                last.count += count
+                return
+        queue.append(Run(block, start, end, count))
 
     def put_messages(self, messages: list[Message]) -> None:
         """Receive messages from the topic (each already this channel's own copy)."""
@@ -123,8 +179,9 @@ class Channel:
         for message in messages:
             if message.defer_ms <= 0:
                 # A pinned message (crash-safe mode) is still on disk: requeue it in memory.
-                if message.pin is not None or len(queue) < self.mem_queue_size or room_always:
+                if message.pin is not None or self.queued < self.mem_queue_size or room_always:
                     queue.append(message)
+                    self.queued += 1
                 else:
                     overflow.append(message)
             elif backend.durable_deferral:
@@ -145,10 +202,11 @@ class Channel:
         # A pinned message (crash-safe mode) is still on disk: requeue it in memory only.
         if (
             message.pin is not None
-            or len(self.queue) < self.mem_queue_size
+            or self.queued < self.mem_queue_size
             or (self.ephemeral and self.waiting)
         ):
             self.queue.append(message)
+            self.queued += 1
         else:
             self.backend.put(message)
 
@@ -162,79 +220,146 @@ class Channel:
 
     # -- delivery ------------------------------------------------------------------------------
 
-    def take(
-        self, consumer: Consumer, limit: int, msg_timeout: float, sample_rate: int = 0
-    ) -> list[Message]:
-        """Hand up to ``limit`` queued messages to ``consumer``, marking them in flight.
+    def take_into(
+        self,
+        consumer: Consumer,
+        limit: int,
+        msg_timeout: float,
+        out: bytearray,
+        sample_rate: int = 0,
+    ) -> int:
+        """Append up to ``limit`` queued messages to ``out`` as message frames, marking them
+        in flight for ``consumer``; return how many.
 
         With a ``sample_rate`` of 1..99, each message is kept with that percent chance and
         otherwise discarded for the whole channel, as nsqd does for sampling consumers.
         """
-        if self.paused or self.exiting:
-            return []
-        taken: list[Message] = []
+        if self.paused or self.exiting or limit <= 0:
+            return 0
         queue = self.queue
-        backend = self.backend
         now = self.clock()
         deadline = now + msg_timeout
         owner = consumer.id
         in_flight = self.in_flight
-        heap = self._in_flight_heap
-        heappush = heapq.heappush
-        # Backend messages come in batches of at most what is still wanted, so every one
-        # popped is used here (taken, deferred, or sampled out).
-        spilled: list[Message] = []
-        spilled_at = 0
-        while len(taken) < limit:
-            if queue:
-                message = queue.popleft()
-            elif spilled_at < len(spilled):
-                message = spilled[spilled_at]
-                spilled_at += 1
-                if message.defer_ms > 0:  # saved at shutdown while deferred, not yet due
-                    self._defer(message, message.defer_ms / 1000)
-                    continue
-            else:
-                spilled = backend.pop_many(limit - len(taken))
-                spilled_at = 0
+        taken: list[InFlight] = []
+        add = taken.append
+        wanted = limit
+        unpack = _SIZE_ID.unpack_from
+        while wanted > 0:
+            if not queue:
+                # Backend messages come in batches of at most what is still wanted, so every
+                # one popped is used here (taken, deferred, or sampled out).
+                spilled = self.backend.pop_many(wanted)
                 if not spilled:
                     break
+                for message in spilled:
+                    if message.defer_ms > 0:  # saved at shutdown while deferred, not yet due
+                        self._defer(message, message.defer_ms / 1000)
+                    elif not sample_rate or self.random_percent() <= sample_rate:
+                        add(self._deliver(message, owner, deadline, now, out))
+                        wanted -= 1
                 continue
-            if sample_rate and self.random_percent() > sample_rate:
+            entry = queue[0]
+            if entry.__class__ is not Run:
+                queue.popleft()
+                self.queued -= 1
+                if not sample_rate or self.random_percent() <= sample_rate:
+                    add(self._deliver(entry, owner, deadline, now, out))  # type: ignore[arg-type]
+                    wanted -= 1
                 continue
-            message.attempts += 1
-            message.owner = owner
-            message.delivered_at = now
-            message.deadline = deadline
-            in_flight[message.id] = message
-            # Deadlines mostly grow, so each push stops after one comparison.
-            heappush(heap, (deadline, next(_sequence), message))
-            taken.append(message)
-        if taken:
-            self._maybe_compact()
-            self._reschedule(deadline)
-        return taken
+            block = entry.block
+            count = entry.count
+            start = position = entry.start
+            used = count if count <= wanted else wanted
+            if sample_rate:
+                view = memoryview(block)
+                for _ in range(used):
+                    size, message_id = unpack(block, position)
+                    stop = position + 4 + size
+                    if self.random_percent() <= sample_rate:
+                        record = (message_id, owner, deadline, now, block, position)
+                        in_flight[message_id] = record
+                        add(record)
+                        out += view[position:stop]
+                        wanted -= 1
+                    position = stop
+                view.release()
+            else:
+                for _ in range(used):
+                    size, message_id = unpack(block, position)
+                    record = (message_id, owner, deadline, now, block, position)
+                    in_flight[message_id] = record
+                    add(record)
+                    position += 4 + size
+                out += memoryview(block)[start:position]  # the whole run in one copy
+                wanted -= used
+            self.queued -= used
+            if used == count:
+                queue.popleft()
+            else:
+                entry.start = position
+                entry.count = count - used
+        if not taken:
+            return 0
+        self.deadlines.push(deadline, taken)
+        self.deadlines.compact(in_flight)
+        self._reschedule(deadline)
+        return len(taken)
 
-    def _pop_in_flight(self, owner: int, message_id: bytes) -> Message:
-        message = self.in_flight.get(message_id)
-        if message is None:
+    def _deliver(
+        self, message: Message, owner: int, deadline: float, now: float, out: bytearray
+    ) -> InFlight:
+        message.attempts += 1
+        append_message_frame(out, message.timestamp, message.attempts, message.id, message.body)
+        record = (message.id, owner, deadline, now, message, -1)
+        self.in_flight[message.id] = record
+        return record
+
+    def take(
+        self, consumer: Consumer, limit: int, msg_timeout: float, sample_rate: int = 0
+    ) -> list[Message]:
+        """:meth:`take_into`, returning the messages as the consumer reads them."""
+        out = bytearray()
+        self.take_into(consumer, limit, msg_timeout, out, sample_rate)
+        return decode_frames(out)
+
+    def _pop_in_flight(self, owner: int, message_id: bytes) -> InFlight:
+        record = self.in_flight.get(message_id)
+        if record is None:
             raise ChannelError("ID not in flight")
-        if message.owner != owner:
+        if record[OWNER] != owner:
             raise ChannelError("client does not own message")
         del self.in_flight[message_id]
-        return message
+        return record
 
-    def finish(self, owner: int, message_id: bytes) -> Message:
+    def finish(self, owner: int, message_id: bytes) -> None:
         """FIN: the message is done.
 
         Raises:
             ChannelError: not in flight, or in flight for another client.
         """
-        message = self._pop_in_flight(owner, message_id)
-        self.backend.release(message)
+        record = self._pop_in_flight(owner, message_id)
+        source = record[4]
+        if isinstance(source, Message):
+            self.backend.release(source)
         if self.e2e is not None:
-            self.e2e.insert(self.wall_clock_ns() - message.timestamp)
-        return message
+            self.e2e.insert(self.wall_clock_ns() - in_flight_timestamp(record))
+
+    def finish_many(self, owner: int, message_ids: list[bytes]) -> list[tuple[bytes, ChannelError]]:
+        """FIN each of ``message_ids`` in order; the ones that failed, with why."""
+        in_flight = self.in_flight
+        failed: list[tuple[bytes, ChannelError]] = []
+        plain = self.e2e is None
+        for message_id in message_ids:
+            record = in_flight.get(message_id)
+            if record is not None and record[1] == owner and plain and record[5] >= 0:
+                del in_flight[message_id]  # the common case: a frame's first delivery
+                continue
+            try:
+                self.finish(owner, message_id)
+            except ChannelError as error:
+                failed.append((message_id, error))
+        return failed
 
     def requeue(self, owner: int, message_id: bytes, delay: float) -> None:
         """REQ: put the message back now (``delay`` 0) or after ``delay`` seconds.
@@ -242,7 +367,7 @@ class Channel:
         Raises:
             ChannelError: as for :meth:`finish`, or ``exiting`` when the channel is closing.
         """
-        message = self._pop_in_flight(owner, message_id)
+        message = in_flight_message(self._pop_in_flight(owner, message_id))
         self.requeue_count += 1
         if delay <= 0:
             if self.exiting:
@@ -259,27 +384,26 @@ class Channel:
         Raises:
             ChannelError: as for :meth:`finish`.
         """
-        message = self.in_flight.get(message_id)
-        if message is None:
+        record = self.in_flight.get(message_id)
+        if record is None:
             raise ChannelError("ID not in flight")
-        if message.owner != owner:
+        if record[OWNER] != owner:
             raise ChannelError("client does not own message")
-        deadline = min(self.clock() + msg_timeout, message.delivered_at + self.max_msg_timeout)
-        message.deadline = deadline
-        heapq.heappush(self._in_flight_heap, (deadline, next(_sequence), message))
-        self._maybe_compact()
+        delivered_at = record[DELIVERED_AT]
+        deadline = min(self.clock() + msg_timeout, delivered_at + self.max_msg_timeout)
+        touched = (message_id, owner, deadline, delivered_at, record[4], record[5])
+        self.in_flight[message_id] = touched
+        self.deadlines.push(deadline, [touched])
+        self.deadlines.compact(self.in_flight)
         self._reschedule(deadline)
 
     def _defer(self, message: Message, delay: float) -> None:
-        if message.id in self.deferred:
-            return  # nsqd refuses a second copy of an id ("ID already deferred")
         due = self.clock() + delay
+        if not self.deferrals.add(message, due):
+            return
         message.defer_ms = 0
         if message.pin is not None:
             self.backend.defer_until(message.id, self.wall_clock_ns() + round(delay * 1e9))
-        self.deferred[message.id] = message
-        self._deferred_due[message.id] = due
-        heapq.heappush(self._deferred_heap, (due, next(_sequence), message))
         self._reschedule(due)
 
     # -- timers ----------------------------------------------------------------------------------
@@ -297,26 +421,16 @@ class Channel:
         self._scheduled = None
         now = self.clock()
         requeued = 0
-        heap = self._in_flight_heap
         in_flight = self.in_flight
-        while heap and heap[0][0] <= now:
-            deadline, _, message = heapq.heappop(heap)
-            if in_flight.get(message.id) is not message or message.deadline != deadline:
-                continue  # finished, requeued or touched since
-            del in_flight[message.id]
+        for record in self.deadlines.expired(now, in_flight):
+            del in_flight[record[0]]
             self.timeout_count += 1
-            owner = self.clients.get(message.owner)
+            owner = self.clients.get(record[OWNER])
             if owner is not None:
                 owner.message_timed_out()
-            self._enqueue(message)
+            self._enqueue(in_flight_message(record))
             requeued += 1
-        deferred_heap = self._deferred_heap
-        while deferred_heap and deferred_heap[0][0] <= now:
-            due_at, _, message = heapq.heappop(deferred_heap)
-            if self._deferred_due.get(message.id) != due_at:
-                continue
-            del self.deferred[message.id]
-            del self._deferred_due[message.id]
+        for message in self.deferrals.pop_due(now):
             self._enqueue(message)
             requeued += 1
         if requeued:
@@ -324,26 +438,10 @@ class Channel:
         self._schedule_next()
 
     def _schedule_next(self) -> None:
-        heap = self._in_flight_heap
-        while heap and self.in_flight.get(heap[0][2].id) is not heap[0][2]:
-            heapq.heappop(heap)
-        candidates = []
-        if heap:
-            candidates.append(heap[0][0])
-        if self._deferred_heap:
-            candidates.append(self._deferred_heap[0][0])
-        if candidates:
-            self._reschedule(min(candidates))
-
-    def _maybe_compact(self) -> None:
-        heap = self._in_flight_heap
-        if len(heap) > _COMPACT_MIN and len(heap) > _COMPACT_FACTOR * len(self.in_flight):
-            self._in_flight_heap = [
-                entry
-                for entry in heap
-                if self.in_flight.get(entry[2].id) is entry[2] and entry[2].deadline == entry[0]
-            ]
-            heapq.heapify(self._in_flight_heap)
+        candidates = [self.deadlines.next_due(self.in_flight), self.deferrals.next_due()]
+        due = [candidate for candidate in candidates if candidate is not None]
+        if due:
+            self._reschedule(min(due))
 
     # -- consumers -----------------------------------------------------------------------------
 
@@ -378,12 +476,11 @@ class Channel:
     def empty(self) -> None:
         """Drop queued, in-flight and deferred messages (HTTP /channel/empty)."""
         self.queue.clear()
+        self.queued = 0
         self.backend.empty()
         self.in_flight.clear()
-        self._in_flight_heap.clear()
-        self.deferred.clear()
-        self._deferred_due.clear()
-        self._deferred_heap.clear()
+        self.deadlines.clear()
+        self.deferrals.clear()
         for consumer in self.clients.values():
             consumer.in_flight_dropped()
 
@@ -392,20 +489,22 @@ class Channel:
         backend (in-flight ones keep their attempts); deferred ones also keep their due time."""
         backend = self.backend
         now = self.clock()
-        for message in self.queue:
-            backend.put(message)
-        for message in self.in_flight.values():
-            backend.put(message)
+        for entry in self.queue:
+            if isinstance(entry, Run):
+                backend.put_records(run_records(entry.block, entry.start, entry.end))
+            else:
+                backend.put(entry)
+        for record in self.in_flight.values():
+            backend.put(in_flight_message(record))
         for message_id, message in self.deferred.items():
-            due = self._deferred_due[message_id]
+            due = self.deferrals.due_at(message_id)
             backend.defer_until(message_id, now_ns + max(round((due - now) * 1e9), 0))
             backend.put(message)
         self.queue.clear()
+        self.queued = 0
         self.in_flight.clear()
-        self._in_flight_heap.clear()
-        self.deferred.clear()
-        self._deferred_due.clear()
-        self._deferred_heap.clear()
+        self.deadlines.clear()
+        self.deferrals.clear()
 
     def close_clients(self) -> None:
         """Mark the channel exiting and end every subscriber's connection."""

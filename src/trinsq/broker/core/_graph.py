@@ -136,11 +136,15 @@ class TopicGraph:
         """
         now = self.wall_clock_ns()
         ids = topic.ids.next_ids(len(bodies))
-        messages = [
-            Message(message_id, body, now, 0, defer_ms)
-            for message_id, body in zip(ids, bodies, strict=True)
-        ]
-        topic.put_messages(messages)
+        if defer_ms <= 0:
+            topic.publish(ids, bodies, now)
+        else:
+            topic.put_messages(
+                [
+                    Message(message_id, body, now, 0, defer_ms)
+                    for message_id, body in zip(ids, bodies, strict=True)
+                ]
+            )
         return self.persistence.commit(keep_failed=False)
 
     def subscribe(self, topic_name: str, channel_name: str, consumer: Consumer) -> Channel:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable
 from typing import Final
 
 import attrs
 
-__all__ = ["Message", "MessageIdFactory"]
+__all__ = [
+    "RECORD_HEADER_SIZE",
+    "Message",
+    "MessageIdFactory",
+    "decode_record",
+    "encode_record",
+    "record_header",
+]
 
 # nsqd's snowflake layout: (pseudo-ms since 2012-10-28) << 22 | node << 12 | sequence.
 _TWEPOCH: Final = 1288834974288
@@ -16,13 +24,18 @@ _SEQUENCE_BITS: Final = 12
 _NODE_BITS: Final = 10
 _SEQUENCE_MASK: Final = (1 << _SEQUENCE_BITS) - 1
 
+# nsqd's serialized message (message.go WriteTo), a disk queue's record: timestamp, attempts,
+# id, body.
+_RECORD_HEADER: Final = struct.Struct(">qH")
+RECORD_HEADER_SIZE: Final = 26
+
 
 @attrs.define(eq=False, slots=True)
 class Message:
-    """One message on its way through a topic or channel.
+    """One message on its way through a topic or channel, where it is not kept as a frame
+    (see _frames.py): held by a topic, deferred, requeued, or read back from disk.
 
-    Each channel holds its own copy (sharing the body bytes), so delivery bookkeeping can live
-    on the message itself as it does in nsqd.
+    Each channel holds its own copy (sharing the body bytes), as its attempts are its own.
     """
 
     id: bytes
@@ -31,16 +44,34 @@ class Message:
     attempts: int = 0
     # DPUB delay carried through the topic to each channel's deferred queue.
     defer_ms: int = 0
-    # In-flight bookkeeping, valid while the message is in a channel's in-flight table.
-    owner: int = 0
-    deadline: float = 0.0
-    delivered_at: float = 0.0
     # Crash-safe mode: where this message's record sits in its channel's disk queue, kept
     # there until the message is finished (see DiskQueue.pop_pinned).
     pin: tuple[int, int] | None = None
 
     def copy_for_channel(self) -> Message:
         return Message(self.id, self.body, self.timestamp, self.attempts, self.defer_ms)
+
+
+def encode_record(message: Message) -> bytes:
+    return (
+        _RECORD_HEADER.pack(message.timestamp, message.attempts & 0xFFFF)
+        + message.id
+        + message.body
+    )
+
+
+def decode_record(record: bytes) -> Message:
+    """Raises ValueError for a record shorter than nsqd's minimum (26 bytes)."""
+    if len(record) < RECORD_HEADER_SIZE:
+        raise ValueError(f"invalid message buffer size ({len(record)})")
+    timestamp, attempts = _RECORD_HEADER.unpack_from(record)
+    return Message(record[10:26], record[26:], timestamp, attempts)
+
+
+def record_header(timestamp: int) -> bytes:
+    """The start of the record of every never-delivered message published at ``timestamp``:
+    add its id and body."""
+    return _RECORD_HEADER.pack(timestamp, 0)
 
 
 class MessageIdFactory:

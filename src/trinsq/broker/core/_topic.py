@@ -3,19 +3,23 @@
 nsqd runs one pump goroutine per topic; here the fan-out happens synchronously inside the
 publish call, so a publish costs no task switch. Messages wait in the topic only while it
 cannot deliver: no channels yet, paused, or not started.
+
+A message for the channels' queues is written once, as a frame in the topic's blocks, which
+its channels share (see _frames.py); a deferred one is a :class:`Message` copied per channel.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 import attrs
 
 from ._backend import Backend
 from ._channel import Channel
-from ._message import Message, MessageIdFactory
+from ._frames import FrameWriter
+from ._message import Message, MessageIdFactory, record_header
 
 __all__ = ["BACKLOG_STEP", "Topic"]
 
@@ -53,6 +57,7 @@ class Topic:
     queue: deque[Message] = attrs.field(factory=deque)
     message_count: int = 0
     message_bytes: int = 0
+    frames: FrameWriter = attrs.field(factory=FrameWriter)
 
     @property
     def depth(self) -> int:
@@ -79,7 +84,41 @@ class Topic:
             else:
                 self._spill(message)
 
+    def publish(self, ids: Sequence[bytes], bodies: Sequence[bytes], timestamp: int) -> None:
+        """Accept newly published messages (not deferred) made of ``ids`` and ``bodies``."""
+        self.message_count += len(bodies)
+        self.message_bytes += sum(map(len, bodies))
+        if self.can_deliver:
+            runs = self.frames.write(ids, bodies, timestamp)
+            for channel in self.channels.values():
+                channel.put_frames(runs)
+            return
+        queue = self.queue
+        room = max(self.mem_queue_size - len(queue), 0)
+        queue.extend(
+            Message(message_id, body, timestamp)
+            for message_id, body in zip(ids[:room], bodies[:room], strict=True)
+        )
+        if len(bodies) > room:  # the rest to the backend, as records made here at once
+            header = record_header(timestamp)
+            self.backend.put_records(
+                [
+                    header + message_id + body
+                    for message_id, body in zip(ids[room:], bodies[room:], strict=True)
+                ]
+            )
+
     def _fan_out(self, messages: list[Message]) -> None:
+        if all(message.defer_ms <= 0 and message.pin is None for message in messages):
+            # Held since published, never delivered: frames like a new publish.
+            runs = self.frames.write(
+                [message.id for message in messages],
+                [message.body for message in messages],
+                [message.timestamp for message in messages],
+            )
+            for channel in self.channels.values():
+                channel.put_frames(runs)
+            return
         channels = list(self.channels.values())
         # Copy before any channel sees the messages: a channel changes its own copy (a
         # deferred one has its delay consumed), and the others must get them untouched.

@@ -58,7 +58,7 @@ def _channel(channel: Channel, include_clients: bool, topic_filter: str) -> str:
     e2e = channel.e2e
     return _CHANNEL % (
         channel.name,
-        len(channel.queue) + backend_depth,
+        channel.queued + backend_depth,
         backend_depth,
         len(channel.in_flight),
         len(channel.deferred),

@@ -11,32 +11,20 @@ No trio here.
 from __future__ import annotations
 
 import logging
-import struct
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Final, Protocol
+from typing import Protocol
 
-from ..core._message import Message
+from ..core._message import RECORD_HEADER_SIZE, Message, decode_record, encode_record
 
-__all__ = ["DiskBackend", "QueueFile", "decode_record", "encode_record"]
+__all__ = ["RECORD_HEADER_SIZE", "DiskBackend", "QueueFile", "decode_record", "encode_record"]
 
 log = logging.getLogger("trinsq.broker")
 
-_HEADER: Final = struct.Struct(">qH")
-RECORD_HEADER_SIZE: Final = 26
 
-
-def encode_record(message: Message) -> bytes:
-    return _HEADER.pack(message.timestamp, message.attempts & 0xFFFF) + message.id + message.body
-
-
-def decode_record(record: bytes) -> Message:
-    """Raises ValueError for a record shorter than nsqd's minimum (26 bytes)."""
-    if len(record) < RECORD_HEADER_SIZE:
-        raise ValueError(f"invalid message buffer size ({len(record)})")
-    timestamp, attempts = _HEADER.unpack_from(record)
-    return Message(record[10:26], record[26:], timestamp, attempts)
+def _as_message(item: Message | bytes) -> Message:
+    return decode_record(item) if isinstance(item, bytes) else item
 
 
 class QueueFile(Protocol):
@@ -105,9 +93,10 @@ class DiskBackend:
         self._clock_ns = clock_ns
         self._on_pending = on_pending
         self._on_change = on_change
-        self._pending: list[Message] = []
+        # Messages, or their records ready made (see put_records).
+        self._pending: list[Message | bytes] = []
         # Accepted messages whose write failed (disk full): served from memory, never dropped.
-        self._stranded: deque[Message] = deque()
+        self._stranded: deque[Message | bytes] = deque()
         self._last_pin = (0, 0)
         self.write_errors = 0
         self.read_errors = 0
@@ -129,6 +118,12 @@ class DiskBackend:
             self._on_pending(self)
         self._pending.extend(messages)
 
+    def put_records(self, records: list[bytes]) -> None:
+        """As :meth:`put_many` for messages given as their records (see encode_record)."""
+        if records and not self._pending:
+            self._on_pending(self)
+        self._pending.extend(records)
+
     def commit(self, *, keep_failed: bool) -> bool:
         """Write the pending messages to the queue; return whether that worked.
 
@@ -141,11 +136,13 @@ class DiskBackend:
             return True
         self._on_change(self)
         try:
-            self.queue.put_many([encode_record(message) for message in pending])
+            self.queue.put_many(
+                [item if item.__class__ is bytes else encode_record(item) for item in pending]  # type: ignore[arg-type]
+            )
             self.queue.flush()
             for message in pending:
                 # A pinned message written anew (at shutdown) lets go of its old record.
-                if message.pin is not None:
+                if isinstance(message, Message) and message.pin is not None:
                     self.queue.release(message.pin)
                     message.pin = None
         except OSError as error:
@@ -184,9 +181,9 @@ class DiskBackend:
                         message.defer_ms = -(-remaining_ns // 1_000_000)
             return message
         if self._stranded:
-            return self._stranded.popleft()
+            return _as_message(self._stranded.popleft())
         if self._pending:
-            return self._pending.pop(0)
+            return _as_message(self._pending.pop(0))
         return None
 
     def pop_many(self, limit: int) -> list[Message]:

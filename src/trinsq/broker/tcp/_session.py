@@ -48,7 +48,6 @@ from ...protocol import (
     Subscribe,
     Touch,
     V2ServerConnection,
-    append_message_frame,
     encode_error,
     encode_response,
     go_quote,
@@ -265,15 +264,12 @@ class V2Session:
         """Move up to ``window`` messages into the output buffer; return the window left."""
         client = self.client
         settings = client.settings
-        batch = channel.take(client, window, settings.msg_timeout_ms / 1000, settings.sample_rate)
-        if not batch:
-            return window
-        client.in_flight_count += len(batch)
-        client.message_count += len(batch)
-        out = self.out
-        for message in batch:
-            append_message_frame(out, message.timestamp, message.attempts, message.id, message.body)
-        return window - len(batch)
+        count = channel.take_into(
+            client, window, settings.msg_timeout_ms / 1000, self.out, settings.sample_rate
+        )
+        client.in_flight_count += count
+        client.message_count += count
+        return window - count
 
     # -- commands ------------------------------------------------------------------------------
 
