@@ -8,6 +8,7 @@ import errno
 import os
 import resource
 import socket
+from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
@@ -61,9 +62,8 @@ async def test_socket_stream_keeps_trios_stream_contract() -> None:
     await trio.testing.check_half_closeable_stream(_checkpointing_pair, _clogged_pair)
 
 
-async def test_receive_passes_a_checkpoint_when_data_keeps_coming() -> None:
-    """A stream that always finds data ready still lets other tasks run."""
-    left, right = await _stream_pair()
+async def _turns_of_others_during(work: Callable[[], Awaitable[None]]) -> int:
+    """How many times another task ran while ``work`` ran (it never waits on purpose)."""
     others_ran = 0
 
     async def other() -> None:
@@ -76,36 +76,36 @@ async def test_receive_passes_a_checkpoint_when_data_keeps_coming() -> None:
         nursery.start_soon(other)
         await trio.lowlevel.checkpoint()  # it starts
         before = others_ran
+        await work()
+        nursery.cancel_scope.cancel()
+    return others_ran - before
+
+
+async def test_receive_passes_a_checkpoint_when_data_keeps_coming() -> None:
+    """A stream that always finds data ready still lets other tasks run."""
+    left, right = await _stream_pair()
+
+    async def receive_ready_data() -> None:
         for _ in range(20):
             right.socket.send(b"x")
             assert await left.receive_some(10) == b"x"
-        nursery.cancel_scope.cancel()
+
+    assert await _turns_of_others_during(receive_ready_data) >= 5
     await left.aclose()
     await right.aclose()
-    assert others_ran - before >= 5
 
 
 async def test_sends_pass_a_checkpoint_when_the_receiver_never_waits() -> None:
     left, right = await _stream_pair()
-    others_ran = 0
 
-    async def other() -> None:
-        nonlocal others_ran
-        while True:
-            others_ran += 1
-            await trio.lowlevel.checkpoint()
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(other)
-        await trio.lowlevel.checkpoint()  # it starts
-        before = others_ran
+    async def send_without_waiting() -> None:
         for _ in range(40):
             await left.send_all(b"x")
-        nursery.cancel_scope.cancel()
+
+    assert await _turns_of_others_during(send_without_waiting) >= 5
     assert right.socket.recv(100) == b"x" * 40
     await left.aclose()
     await right.aclose()
-    assert others_ran - before >= 5
 
 
 async def test_send_and_receive_on_a_closed_stream_raise_closed() -> None:
