@@ -273,8 +273,10 @@ class ClientConnection:
             return False
         try:
             sent = stream.send_now(HEARTBEAT_FRAME)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return False  # the pump meets the error when it sends
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
+            # The pump meets the error (or finishes its send) itself; this runs in the
+            # broker's timer task, which must never fail for one connection.
+            return False
         if sent:
             self._heartbeat_due = now + self._heartbeat_interval
         if sent < len(HEARTBEAT_FRAME):
