@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 _LISTENING = re.compile(rb"TCP: listening on 127\.0\.0\.1:(\d+)")
+_HTTP_LISTENING = re.compile(rb"HTTP: listening on 127\.0\.0\.1:(\d+)")
 
 
 def body(data: bytes) -> bytes:
@@ -150,6 +151,12 @@ class BrokerProcess:
         self.clients.append(client)
         await client.send(b"  V2")
         return client
+
+    @property
+    def http_port(self) -> int | None:
+        """The HTTP port it logged it listens on (both are logged before TCP's)."""
+        match = _HTTP_LISTENING.search(self.log)
+        return None if match is None else int(match.group(1))
 
     async def wait(self) -> int:
         """Wait for the exit and collect the rest of the log."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import subprocess
 import sys
 
@@ -108,3 +110,36 @@ def test_python_dash_m() -> None:
     )
     assert result.returncode == 2
     assert result.stderr == "trinsq broker: flag provided but not defined: -bogus\n"
+
+
+def test_the_executable_exits_at_once_with_mains_status_after_flushing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server's work is done when main returns; the interpreter's teardown (seconds on a
+    loaded machine) is skipped, but nothing written is lost."""
+    import trinsq._cli as cli
+
+    events: list[str] = []
+
+    class Exited(Exception):
+        pass
+
+    class Recording:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def flush(self) -> None:
+            events.append(f"flush {self.name}")
+
+    def fake_exit(status: int) -> None:
+        events.append(f"exit {status}")
+        raise Exited
+
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    monkeypatch.setattr(logging, "shutdown", lambda: events.append("logging"))
+    monkeypatch.setattr(sys, "stdout", Recording("stdout"))
+    monkeypatch.setattr(sys, "stderr", Recording("stderr"))
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    with pytest.raises(Exited):
+        cli.run()
+    assert events == ["logging", "flush stdout", "flush stderr", "exit 3"]

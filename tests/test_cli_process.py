@@ -44,3 +44,24 @@ async def test_registry_process_serves_and_stops_gracefully(stop_signal: signal.
             registry.process.send_signal(stop_signal)
             assert await registry.wait() == 0
             assert b"shutting down" in registry.log
+
+
+async def test_registry_exits_promptly_after_its_http_stack_was_loaded() -> None:
+    """A request the fast lane does not serve loads hypercorn and quart; their teardown
+    once held the exit back by 0.3-4 s after "shutting down". The bound is loose (a busy
+    machine); the last log line must still reach the log."""
+    with trio.fail_after(30):
+        async with run_broker_process(command="registry") as registry:
+            assert registry.http_port is not None
+            stream = await trio.open_tcp_stream("127.0.0.1", registry.http_port)
+            await stream.send_all(b"GET /no-such-page HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                reply += await stream.receive_some(4096)
+            assert reply.startswith(b"HTTP/1.1 404")
+            await stream.aclose()
+            registry.process.send_signal(signal.SIGTERM)
+            started = trio.current_time()
+            assert await registry.wait() == 0
+            assert trio.current_time() - started < 10
+            assert registry.log.rstrip().endswith(b"shutting down")

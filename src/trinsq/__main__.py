@@ -1,7 +1,5 @@
 """``python -m trinsq``: the same as the ``trinsq`` command."""
 
-import sys
+from trinsq._cli import run
 
-from trinsq._cli import main
-
-sys.exit(main())
+run()

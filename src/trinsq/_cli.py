@@ -6,7 +6,11 @@ package reports usage errors, so scripts and service managers see a short, grepp
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import sys
+from typing import NoReturn
 
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
 from trinsq.broker.config._flags import parse_broker_args
@@ -14,7 +18,7 @@ from trinsq.common._flagparse import UsageError
 from trinsq.common._options import OptionError
 from trinsq.registry._flags import parse_registry_args
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 _USAGE = """\
 Usage: trinsq <command> [flags]
@@ -75,3 +79,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f'trinsq: unknown command "{command}" (see "trinsq --help")', file=sys.stderr)
     return 2
+
+
+def run() -> NoReturn:
+    """The ``trinsq`` executable: :func:`main`, then exit at once with its status.
+
+    By the time :func:`main` returns a server has persisted its state and closed every
+    connection; what is left is the interpreter's teardown, which with the HTTP stack
+    loaded takes a few hundred ms, and seconds on a loaded machine, between the last log
+    line and the exit a service manager waits for (Go's nsqd exits in a few ms). So
+    flush what was written and leave without it.
+    """
+    status = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        # a closed or broken pipe: nothing more can be said
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)
