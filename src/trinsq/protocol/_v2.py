@@ -13,6 +13,7 @@ a step while more of the body is buffered, so the caller can let others run in b
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable, Generator
 from typing import Final
@@ -80,6 +81,9 @@ _BodyReader = Generator[_Read, bytes, bytes]  # a step of a _BodyParser that yie
 _INT32_BE: Final = struct.Struct(">i")
 _DELIVERY_STATES: Final = frozenset({ClientState.SUBSCRIBED, ClientState.CLOSING})
 _FIN_LINE: Final = 4 + MESSAGE_ID_LENGTH + 1  # b"FIN " + ID + b"\n"
+# Lines next_command would read as the same Finish: FIN, one space, an ID with no space or
+# newline and no carriage return at its end (that would be stripped), a bare newline.
+_FIN_RUN: Final = re.compile(rb"(?:FIN [^ \n]{%d}[^ \n\r]\n)+" % (MESSAGE_ID_LENGTH - 1))
 
 
 @attrs.frozen
@@ -210,22 +214,16 @@ class V2ServerConnection(ReceiveBuffer):
             or self.limits.max_line_size <= _FIN_LINE
         ):
             return []
-        buffer = self._buffer
         pos = self._pos
-        end = len(buffer) - _FIN_LINE
-        ids: list[bytes] = []
-        while pos <= end and len(ids) < limit:
-            if buffer[pos + _FIN_LINE - 1] != 0x0A or buffer[pos : pos + 4] != b"FIN ":
-                break
-            message_id = bytes(buffer[pos + 4 : pos + _FIN_LINE - 1])
-            if b" " in message_id or b"\n" in message_id or message_id[-1] == 0x0D:
-                break
-            ids.append(message_id)
-            pos += _FIN_LINE
-        if ids:
-            self._pos = pos
-            self._scanned = 0
-        return ids
+        # One regex match in C finds the run of well-formed FIN lines, one slice copies it,
+        # and the IDs are cut from the copy: a per-line loop of checks cost ~1 us a FIN.
+        run = _FIN_RUN.match(self._buffer, pos, pos + limit * _FIN_LINE)
+        if run is None:
+            return []
+        lines = run.group()
+        self._pos = run.end()
+        self._scanned = 0
+        return [lines[i : i + MESSAGE_ID_LENGTH] for i in range(4, len(lines), _FIN_LINE)]
 
     def _read_magic(self) -> Command | NeedData | StreamClosed | Busy:
         if self.buffered < 4:
