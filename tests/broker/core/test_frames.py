@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections import deque
 
 import pytest
 
@@ -176,7 +177,7 @@ def test_held_messages_become_frames_when_the_topic_can_deliver(
     graph = make_graph(clock, scheduler, mem_queue_size=2)
     topic = graph.get_topic("t")
     graph.publish(topic, [b"1", b"2", b"3"])  # held: two in memory, one as a record
-    assert (len(topic.queue), topic.backend_depth) == (2, 1)
+    assert (topic.queued, topic.backend_depth) == (2, 1)
     channel = topic.get_channel("c")
     channel.mem_queue_size = 10
     while topic.deliver_backlog():
@@ -191,3 +192,52 @@ def test_held_messages_become_frames_when_the_topic_can_deliver(
         (b"2", 1, WALL),
         (b"3", 1, WALL),
     ]
+
+
+def test_a_topic_holds_its_backlog_as_frames_its_channels_then_share(
+    clock: FakeClock, scheduler: FakeScheduler
+) -> None:
+    graph = make_graph(clock, scheduler)
+    topic = graph.get_topic("t")
+    graph.publish(topic, [b"1", b"2"])
+    graph.publish(topic, [b"3"])
+    (held,) = topic.queue  # consecutive publishes make one run, no message object each
+    assert isinstance(held, Run)
+    assert (held.count, topic.queued, topic.depth) == (3, 3, 3)
+    one = topic.get_channel("one")  # takes the backlog over as it is
+    (run,) = one.queue
+    assert isinstance(run, Run)
+    assert run.block is held.block
+    assert (one.queued, topic.queued, topic.queue) == (3, 0, deque())
+
+
+def test_a_held_run_is_handed_over_in_steps_of_the_copies_allowed(
+    clock: FakeClock, scheduler: FakeScheduler
+) -> None:
+    graph = make_graph(clock, scheduler)
+    topic = graph.get_topic("t")
+    topic.pause()
+    one, two = topic.get_channel("one"), topic.get_channel("two")
+    graph.publish(topic, [b"%d" % i for i in range(10)])
+    topic.paused = False
+    assert topic.deliver_backlog(copies=6)  # 3 messages for each of 2 channels; more left
+    assert (one.queued, two.queued, topic.queued) == (3, 3, 7)
+    while topic.deliver_backlog(copies=6):
+        pass
+    consumer = FakeConsumer(1)
+    one.add_client(consumer)
+    bodies = [m.body for m in one.take(consumer, 20, 60)]
+    assert bodies == [b"%d" % i for i in range(10)]
+    assert (two.queued, topic.queued) == (10, 0)
+
+
+def test_a_held_run_is_saved_at_shutdown_as_never_delivered_records(
+    clock: FakeClock, scheduler: FakeScheduler
+) -> None:
+    graph = make_graph(clock, scheduler)
+    topic = graph.get_topic("t")
+    graph.publish(topic, [b"a", b"b"])
+    graph.persist()
+    assert (topic.queued, topic.queue, topic.backend_depth) == (0, deque(), 2)
+    saved = topic.backend.pop_many(10)
+    assert [(m.body, m.attempts, m.timestamp) for m in saved] == [(b"a", 0, WALL), (b"b", 0, WALL)]

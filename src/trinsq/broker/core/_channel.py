@@ -25,7 +25,15 @@ import attrs
 from ...protocol import append_message_frame
 from ._backend import Backend
 from ._deferred import DeferredMessages
-from ._frames import Block, Run, decode_frames, run_end, run_messages, run_records
+from ._frames import (
+    Block,
+    Run,
+    append_run,
+    decode_frames,
+    run_end,
+    run_messages,
+    run_records,
+)
 from ._inflight import (
     DELIVERED_AT,
     OWNER,
@@ -158,15 +166,8 @@ class Channel:
         self._wake_waiting(total)
 
     def _append_run(self, block: Block, start: int, end: int, count: int) -> None:
-        queue = self.queue
         self.queued += count
-        if queue:
-            last = queue[-1]
-            if last.__class__ is Run and last.block is block and last.end == start:
-                last.end = end
-                last.count += count
-                return
-        queue.append(Run(block, start, end, count))
+        append_run(self.queue, block, start, end, count)
 
     def put_messages(self, messages: list[Message]) -> None:
         """Receive messages from the topic (each already this channel's own copy)."""

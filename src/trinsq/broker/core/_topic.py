@@ -4,8 +4,10 @@ nsqd runs one pump goroutine per topic; here the fan-out happens synchronously i
 publish call, so a publish costs no task switch. Messages wait in the topic only while it
 cannot deliver: no channels yet, paused, or not started.
 
-A message for the channels' queues is written once, as a frame in the topic's blocks, which
-its channels share (see _frames.py); a deferred one is a :class:`Message` copied per channel.
+A published message is written once, as a frame in the topic's blocks, which its channels
+share (see _frames.py); one held by the topic waits as such a frame too, so a first channel
+takes over the backlog as runs without touching a message. A deferred one is a
+:class:`Message` copied per channel.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import attrs
 
 from ._backend import Backend
 from ._channel import Channel
-from ._frames import FrameWriter
+from ._frames import FrameWriter, Run, append_run, run_end, run_records
 from ._message import Message, MessageIdFactory, record_header
 
 __all__ = ["BACKLOG_STEP", "Topic"]
@@ -54,14 +56,15 @@ class Topic:
     paused: bool = False
     started: bool = True
     exiting: bool = False
-    queue: deque[Message] = attrs.field(factory=deque)
+    queue: deque[Run | Message] = attrs.field(factory=deque)
+    queued: int = 0  # messages in ``queue`` (a run holds many)
     message_count: int = 0
     message_bytes: int = 0
     frames: FrameWriter = attrs.field(factory=FrameWriter)
 
     @property
     def depth(self) -> int:
-        return len(self.queue) + self.backend.depth
+        return self.queued + self.backend.depth
 
     @property
     def backend_depth(self) -> int:
@@ -79,8 +82,9 @@ class Topic:
             self._fan_out(messages)
             return
         for message in messages:
-            if len(self.queue) < self.mem_queue_size:
+            if self.queued < self.mem_queue_size:
                 self.queue.append(message)
+                self.queued += 1
             else:
                 self._spill(message)
 
@@ -93,12 +97,11 @@ class Topic:
             for channel in self.channels.values():
                 channel.put_frames(runs)
             return
-        queue = self.queue
-        room = max(self.mem_queue_size - len(queue), 0)
-        queue.extend(
-            Message(message_id, body, timestamp)
-            for message_id, body in zip(ids[:room], bodies[:room], strict=True)
-        )
+        room = max(self.mem_queue_size - self.queued, 0)
+        if room:
+            for block, start, end, count in self.frames.write(ids[:room], bodies[:room], timestamp):
+                append_run(self.queue, block, start, end, count)
+                self.queued += count
         if len(bodies) > room:  # the rest to the backend, as records made here at once
             header = record_header(timestamp)
             self.backend.put_records(
@@ -136,14 +139,33 @@ class Topic:
         if not self.can_deliver:
             return False
         limit = max(1, copies // max(1, len(self.channels)))
-        batch: list[Message] = []
         queue = self.queue
-        while queue and len(batch) < limit:
-            batch.append(queue.popleft())
-        if len(batch) < limit:
-            batch.extend(self.backend.pop_many(limit - len(batch)))
-        if batch:
-            self._fan_out(batch)
+        while queue and limit > 0:
+            entry = queue[0]
+            if isinstance(entry, Run):
+                # Frames go to every channel as they are: one run, no message touched.
+                count = min(entry.count, limit)
+                if count == entry.count:
+                    queue.popleft()
+                    end = entry.end
+                else:
+                    end = run_end(entry.block, entry.start, count)
+                runs = [(entry.block, entry.start, end, count)]
+                entry.start, entry.count = end, entry.count - count
+                for channel in self.channels.values():
+                    channel.put_frames(runs)
+            else:
+                batch: list[Message] = []
+                while queue and len(batch) < limit and not isinstance(queue[0], Run):
+                    batch.append(queue.popleft())  # type: ignore[arg-type]
+                count = len(batch)
+                self._fan_out(batch)
+            self.queued -= count
+            limit -= count
+        if limit > 0:
+            spilled = self.backend.pop_many(limit)
+            if spilled:
+                self._fan_out(spilled)
         return self.has_backlog
 
     def _deliver_backlog(self) -> None:
@@ -173,6 +195,7 @@ class Topic:
     def empty(self) -> None:
         """Drop what waits in the topic itself; channels keep theirs (HTTP /topic/empty)."""
         self.queue.clear()
+        self.queued = 0
         self.backend.empty()
 
     def remove_channel(self, name: str) -> Channel | None:
@@ -192,9 +215,13 @@ class Topic:
 
     def persist(self, now_ns: int) -> None:
         """At shutdown: hand everything held in memory to the backend."""
-        for message in self.queue:
-            self._spill(message)
+        for entry in self.queue:
+            if isinstance(entry, Run):
+                self.backend.put_records(run_records(entry.block, entry.start, entry.end))
+            else:
+                self._spill(entry)
         self.queue.clear()
+        self.queued = 0
 
     def close_all(self) -> Iterable[Channel]:
         """Mark the topic exiting and close every channel's clients."""

@@ -85,7 +85,7 @@ def _topic(topic: Topic, channel_filter: str, include_clients: bool, topic_filte
     return _TOPIC % (
         topic.name,
         ",".join([_channel(c, include_clients, topic_filter) for c in chosen]),
-        len(topic.queue) + backend_depth,
+        topic.queued + backend_depth,
         backend_depth,
         topic.message_count,
         topic.message_bytes,
