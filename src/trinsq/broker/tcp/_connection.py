@@ -30,10 +30,9 @@ wakes the pump for a heartbeat or flush. A per-read trio deadline would cost a r
 with trio's deadline heap on every read and write; this costs a float and a comparison.
 
 Stream upgrades (TLS, snappy, deflate after IDENTIFY): the reader stops running commands after
-an IDENTIFY that negotiated one, has the pump flush the JSON reply and park, wraps
-``self.stream`` in nsqd's order (TLS, then snappy or deflate, each answered with OK over the new
-layer), replays into it the bytes the parser already held, and lets the pump go on. The pump
-always writes to ``self.stream``.
+an IDENTIFY that negotiated one, has the pump flush the JSON reply and park, has
+_upgrade.py wrap ``self.stream``, and lets the pump go on. The pump always writes to
+``self.stream``.
 """
 
 from __future__ import annotations
@@ -49,28 +48,25 @@ from ...common._logging import error_text
 from ...common._sockets import SocketStream
 from ...protocol import (
     HEARTBEAT_FRAME,
-    OK_FRAME,
     ClientSettings,
     IdentifyResult,
     ProtocolError,
     V2ServerConnection,
     encode_error,
 )
-from ..config._tls import tls_version_name
 from ..core._channel import Channel
 from ..core._client import Client
 from ..core._services import BrokerServices
-from ._connection_auth import common_name, query_auth
+from ._connection_auth import query_auth
 from ._pumptimers import PumpTimer, PumpTimers
 from ._session import AuthRequest, Progress, V2Session
-from ._streams import DeflateStream, PrefixedStream, SnappyStream
+from ._upgrade import upgrade_stream
 
 __all__ = ["ClientConnection", "serve_client"]
 
 log = logging.getLogger("trinsq.broker")
 
 RECEIVE_SIZE: Final = 64 * 1024
-TLS_HANDSHAKE_TIMEOUT: Final = 5.0  # nsqd's deadline for the upgrade handshake
 # Stop reading from a client while this much of our output to it is still unsent (its
 # responses pile up when it publishes without reading): bounds memory per connection.
 MAX_PENDING_OUTPUT: Final = 1024 * 1024
@@ -504,32 +500,9 @@ class ClientConnection:
         self.wake()
         await self._pump_parked.wait()  # the JSON reply is out, in the clear
         try:
-            stream = self.stream
-            if result.tls_v1:
-                context = self.server.ssl_context
-                assert context is not None, "tls_v1 is only negotiated with a TLS config"
-                transport = PrefixedStream(stream, replay) if replay else stream
-                replay = b""
-                tls = trio.SSLStream(transport, context, server_side=True)
-                with trio.fail_after(TLS_HANDSHAKE_TIMEOUT):
-                    await tls.do_handshake()
-                cipher = tls.cipher()
-                self.session.tls_established(
-                    common_name=common_name(tls),
-                    version=tls_version_name(tls.version()),
-                    cipher_suite=cipher[0] if cipher else "",
-                )
-                stream = tls
-                await stream.send_all(OK_FRAME)
-            if result.snappy or result.deflate:
-                transport = PrefixedStream(stream, replay) if replay else stream
-                if result.snappy:
-                    stream = SnappyStream(transport)
-                else:
-                    stream = DeflateStream(transport, result.deflate_level)
-                self.session.compression_established(snappy=result.snappy)
-                await stream.send_all(OK_FRAME)
-            self.stream = stream
+            self.stream = await upgrade_stream(
+                self.stream, replay, result, self.server, self.session
+            )
         finally:
             self._pump_parking = False
             self._pump_resume.set()
