@@ -12,9 +12,9 @@ Namespace names carry the test process's id and a random token, so parallel runs
 Every namespace is deleted on exit (which removes its links), and every process started
 with :meth:`Hosts.start` is killed first, whether or not the test passed.
 
-Creating namespaces needs root and iproute2's ``ip``; where either is missing, or the kernel
-refuses the first namespace (a container without CAP_SYS_ADMIN), the test is skipped with
-the reason.
+Creating namespaces needs root and iproute2's ``ip``: where either is missing, or the kernel
+refuses a namespace (a container without CAP_SYS_ADMIN),
+:func:`skip_unless_namespaces_can_be_made` skips the test with the reason.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import subprocess
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,7 +30,7 @@ from pathlib import Path
 import pytest
 import trio
 
-__all__ = ["Hosts", "namespaces_named", "open_hosts"]
+__all__ = ["Hosts", "namespaces_named", "open_hosts", "skip_unless_namespaces_can_be_made"]
 
 SUBNET = "10.213.47"  # the hosts' /24; the switch has no address of its own
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -59,8 +60,9 @@ class Hosts:
         await self.ip("-n", self.namespace(host), "link", "set", "dev", "lo", "up")
 
     async def wire(self) -> None:
-        """The bridge in the switch namespace (already added), and one cable per host."""
+        """The switch namespace with its bridge, and one cable per host."""
         switch = self.namespace("switch")
+        await self.add_namespace("switch")
         await self.ip("-n", switch, "link", "add", "br0", "type", "bridge")
         await self.ip("-n", switch, "link", "set", "dev", "br0", "up")
         for host, address in self.addresses.items():
@@ -121,26 +123,28 @@ class Hosts:
                     await trio.run_process(["ip", "netns", "delete", namespace], check=False)
 
 
-def _why_no_namespaces() -> str | None:
+def skip_unless_namespaces_can_be_made() -> None:
+    """Skip the test, saying why, where network namespaces cannot be created.
+
+    Called outside the test's Trio run (from a plain fixture): pytest-trio drops the reason
+    of a skip raised inside it.
+    """
     if os.geteuid() != 0:
-        return f"creating network namespaces needs root (running as uid {os.geteuid()})"
+        pytest.skip(f"creating network namespaces needs root (running as uid {os.geteuid()})")
     if shutil.which("ip") is None:
-        return "creating network namespaces needs iproute2's `ip`, which is not installed"
-    return None
+        pytest.skip("creating network namespaces needs iproute2's `ip`, which is not installed")
+    probe = f"trinsq-{os.getpid()}-{secrets.token_hex(3)}-probe"
+    added = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if added.returncode != 0:
+        pytest.skip(f"cannot create a network namespace: {added.stderr.strip()}")
+    subprocess.run(["ip", "netns", "delete", probe], capture_output=True, check=True)
 
 
 @asynccontextmanager
 async def open_hosts(*names: str) -> AsyncIterator[Hosts]:
-    """Namespaces ``names`` on one switch; skips the test where namespaces cannot be made."""
-    reason = _why_no_namespaces()
-    if reason is not None:
-        pytest.skip(reason)
+    """Namespaces ``names`` on one switch, all deleted on exit (see the module docstring)."""
     hosts = Hosts(f"trinsq-{os.getpid()}-{secrets.token_hex(3)}", names)
     try:
-        try:
-            await hosts.add_namespace("switch")
-        except RuntimeError as error:
-            pytest.skip(f"cannot create a network namespace: {error}")
         await hosts.wire()
         yield hosts
     finally:

@@ -24,7 +24,12 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.cluster.netns import Hosts, namespaces_named, open_hosts
+from tests.cluster.netns import (
+    Hosts,
+    namespaces_named,
+    open_hosts,
+    skip_unless_namespaces_can_be_made,
+)
 
 TOPIC = "events"
 CHANNEL = "archive"
@@ -122,8 +127,14 @@ async def start_server(hosts: Hosts, nursery: trio.Nursery, host: str, *argv: st
     return server
 
 
+@pytest.fixture
+def namespaces_allowed() -> None:
+    skip_unless_namespaces_can_be_made()
+
+
 @pytest.mark.slow
 @pytest.mark.deadline(300)
+@pytest.mark.usefixtures("namespaces_allowed")
 async def test_consumer_follows_brokers_across_namespaces_through_a_partition(
     tmp_path: Path,
 ) -> None:
