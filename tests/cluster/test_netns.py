@@ -7,9 +7,9 @@ checks that it leaves ``/lookup`` after ``--inactive-producer-timeout``, that th
 consuming from the other broker meanwhile, and that once the link is back the broker registers
 again and the messages published to it while it was cut off are delivered.
 
-It takes about 50 s (its timing is nsqd's: brokers ping their registries every 15 s, so the
-registry's inactive-producer timeout has to be longer than that, and a broker cut off backs
-off up to 15 s between reconnections). It needs root and iproute2 and is skipped, with the
+It takes about 30 s, up to a minute (its pace is nsqd's: brokers ping their registries every
+15 s, so the registry's inactive-producer timeout has to be longer than that, and a broker cut
+off backs off up to 15 s between reconnections). It needs root and iproute2 and is skipped, with the
 reason, where network namespaces cannot be created.
 """
 
