@@ -109,6 +109,10 @@ class LookupPeer:
                     log.error("LOOKUPD(%s): %s", self.address, error_text(error))
                 else:
                     backoff = 1.0
+                if self.info is not None:
+                    # The session was registered: this is a new outage, not a retry of one
+                    # still failing, so its first retry comes soon again.
+                    backoff = 1.0
                 self.info = None
                 await trio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
