@@ -299,3 +299,49 @@ async def test_spilled_backlog_is_delivered_in_order_in_batches(
         assert await drain(client, count) == [payload(i) for i in range(count)]
         await client.publish("marker", b"x")  # every FIN before this has been handled
         assert (channel.depth, len(channel.in_flight)) == (0, 0)
+
+
+def _impossible(size: int) -> dict[str, bytes]:
+    """Metadata no disk queue can have written, for a channel whose 200 records fill
+    ``...000000.dat`` (``size`` bytes): each must be read like garbage, losing nothing."""
+    return {
+        "garbage": b"not\nmetadata\n",
+        "negative": b"-3\n-1,-7\n-2,-9\n",
+        "23-digit-read-position": b"200\n0,12345678901234567890123\n0,%d\n" % size,
+        "read-file-after-write-file": b"200\n1,0\n0,%d\n" % size,
+        "read-position-after-write-position": b"200\n0,%d\n0,%d\n" % (size + 10, size),
+        "read-position-past-the-read-file": b"200\n0,%d\n1,0\n" % (size + 10),
+        "negative-depth": b"-200\n0,0\n0,%d\n" % size,
+    }
+
+
+@pytest.mark.parametrize("case", list(_impossible(0)))
+async def test_impossible_disk_queue_metadata_loses_no_message(
+    tmp_path: Path, connect: Connect, case: str
+) -> None:
+    count = 200
+    async with open_broker(data_path=str(tmp_path), mem_queue_size=0) as broker:
+        client = await connect(broker)
+        await client.send(b"SUB t c\n")
+        await client.expect_response(b"OK")
+        await client.send(b"MPUB t\n" + mpub_body([payload(i) for i in range(count)]))
+        await client.expect_response(b"OK")
+        assert broker.topics["t"].channels["c"].backend_depth == count
+    data = tmp_path / "t:c.diskqueue.000000.dat"
+    (tmp_path / "t:c.diskqueue.meta.dat").write_bytes(_impossible(data.stat().st_size)[case])
+
+    async with open_broker(data_path=str(tmp_path), mem_queue_size=0) as broker:
+        channel = broker.topics["t"].channels["c"]
+        assert channel.depth == count
+        client = await connect(broker)
+        await client.subscribe("t", "c", rdy=1)
+        bodies = []
+        for _ in range(count):  # one at a time: each FIN frees the slot for the next
+            _, _, message_id, message = await client.read_message(timeout=10)
+            bodies.append(message)
+            await client.send(b"FIN " + message_id + b"\n")
+        assert bodies == [payload(i) for i in range(count)]
+        await client.publish("marker", b"x")  # every FIN before this has been handled
+        assert (channel.depth, len(channel.in_flight)) == (0, 0)
+        assert broker.server.storage.queues["t:c"].bad_files == 0
+    assert not list(tmp_path.glob("*.bad"))
