@@ -41,6 +41,16 @@ async def drain(client: RawClient, count: int) -> list[bytes]:
     return bodies
 
 
+async def subscribe_and_publish(client: RawClient, topic: str, count: int) -> None:
+    """SUB ``topic`` c without RDY, then MPUB ``payload(0)`` ... ``payload(count - 1)``."""
+    await client.send(f"SUB {topic} c\n".encode())
+    await client.expect_response(b"OK")
+    for start in range(0, count, BATCH):
+        batch = [payload(i) for i in range(start, min(start + BATCH, count))]
+        await client.send(f"MPUB {topic}\n".encode() + mpub_body(batch))
+        await client.expect_response(b"OK")
+
+
 @pytest.mark.slow
 async def test_fifty_thousand_messages_survive_a_graceful_restart(
     tmp_path: Path, connect: Connect
@@ -287,12 +297,7 @@ async def test_spilled_backlog_is_delivered_in_order_in_batches(
     count = 3000
     async with open_broker(data_path=str(tmp_path), mem_queue_size=0) as broker:
         client = await connect(broker)
-        await client.send(b"SUB spill c\n")
-        await client.expect_response(b"OK")
-        for start in range(0, count, BATCH):
-            batch = [payload(i) for i in range(start, start + BATCH)]
-            await client.send(b"MPUB spill\n" + mpub_body(batch))
-            await client.expect_response(b"OK")
+        await subscribe_and_publish(client, "spill", count)
         channel = broker.topics["spill"].channels["c"]
         assert channel.backend_depth == count
         await client.send(b"RDY 1000\n")
@@ -321,11 +326,7 @@ async def test_impossible_disk_queue_metadata_loses_no_message(
 ) -> None:
     count = 200
     async with open_broker(data_path=str(tmp_path), mem_queue_size=0) as broker:
-        client = await connect(broker)
-        await client.send(b"SUB t c\n")
-        await client.expect_response(b"OK")
-        await client.send(b"MPUB t\n" + mpub_body([payload(i) for i in range(count)]))
-        await client.expect_response(b"OK")
+        await subscribe_and_publish(await connect(broker), "t", count)
         assert broker.topics["t"].channels["c"].backend_depth == count
     data = tmp_path / "t:c.diskqueue.000000.dat"
     (tmp_path / "t:c.diskqueue.meta.dat").write_bytes(_impossible(data.stat().st_size)[case])
