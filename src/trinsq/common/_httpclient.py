@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import ssl
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import trio
 
+from ..protocol import JsonError, decode_json
 from ._logging import error_text
 
 __all__ = ["HttpClientError", "get_json", "get_json_url"]
@@ -109,6 +109,6 @@ async def _exchange(stream: trio.abc.Stream, host: str, port: int, target: str) 
     if status != 200:
         raise HttpClientError(f"GET {host}:{port}{target} - status {status}")
     try:
-        return json.loads(body)
-    except ValueError:
-        raise HttpClientError(f"GET {host}:{port}{target} - invalid JSON") from None
+        return decode_json(body)
+    except JsonError as error:
+        raise HttpClientError(f"GET {host}:{port}{target} - invalid JSON - {error}") from None

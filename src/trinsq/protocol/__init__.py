@@ -43,6 +43,7 @@ from ._identify import (
     negotiate_identify,
     parse_identify,
 )
+from ._json import MAX_JSON_DEPTH, JsonError, decode_json
 from ._mpub import HttpMpubReader, parse_binary_mpub
 from ._names import (
     EPHEMERAL_SUFFIX,
@@ -95,6 +96,7 @@ __all__ = [
     "HEARTBEAT_FRAME",
     "MAGIC_V1",
     "MAGIC_V2",
+    "MAX_JSON_DEPTH",
     "MAX_NAME_LENGTH",
     "MESSAGE_HEADER_SIZE",
     "NAME_PATTERN",
@@ -117,6 +119,7 @@ __all__ = [
     "Identify",
     "IdentifyRequest",
     "IdentifyResult",
+    "JsonError",
     "Limits",
     "LookupCommand",
     "LookupIdentify",
@@ -140,6 +143,7 @@ __all__ = [
     "V1ServerConnection",
     "V2ServerConnection",
     "append_message_frame",
+    "decode_json",
     "encode_error",
     "encode_frame",
     "encode_identify",

@@ -14,6 +14,7 @@ from typing import Any, Final
 import attrs
 
 from ._errors import ProtocolError
+from ._json import JsonError, decode_json
 
 __all__ = [
     "ClientSettings",
@@ -102,12 +103,12 @@ def decode_identify_json(body: bytes) -> object:
     """An IDENTIFY body (V2's or V1's) as Go's decoder reads it: invalid UTF-8 replaced,
     NaN/Infinity refused, objects as :class:`_Members` (members in order, duplicates kept)."""
     try:
-        return json.loads(
+        return decode_json(
             body.decode("utf-8", "trinsq.go-replace"),
             parse_constant=_reject_constant,
             object_pairs_hook=_Members,
         )
-    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python allows
+    except JsonError:
         raise _decode_failed() from None
 
 

@@ -9,6 +9,7 @@ import pytest
 from trinsq.broker.storage._diskformat import (
     disk_queue_file_name,
     format_metadata,
+    impossible_positions,
     metadata_file_name,
     parse_metadata,
     split_records,
@@ -35,6 +36,27 @@ def test_metadata_round_trips_in_go_diskqueues_text() -> None:
 @pytest.mark.parametrize("text", ["", "1\n2\n3\n", "x\n0,0\n0,0\n", "1\n0;0\n0,0\n"])
 def test_unparsable_metadata_is_none(text: str) -> None:
     assert parse_metadata(text) is None
+
+
+@pytest.mark.parametrize(
+    ("recorded", "problem"),
+    [
+        ((0, 0, 0, 0, 0), None),
+        ((3, 1, 440, 1, 440), None),
+        ((3, 1, 440, 2, 0), None),
+        ((-7, 1, 0, 2, 0), None),  # a stale count, not a position
+        ((2**63 - 1, 0, 2**63 - 1, 2**63 - 1, 2**63 - 1), None),
+        ((2**63, 0, 0, 0, 0), "a number beyond int64"),
+        ((-(2**63) - 1, 0, 0, 0, 0), "a number beyond int64"),
+        ((0, 0, 10**22, 0, 0), "a number beyond int64"),
+        ((0, -1, -7, -2, -9), "a negative position"),
+        ((0, 0, 0, 0, -1), "a negative position"),
+        ((0, 1, 0, 0, 68), "the read position is past the write position"),
+        ((0, 0, 102, 0, 68), "the read position is past the write position"),
+    ],
+)
+def test_impossible_positions(recorded: tuple[int, int, int, int, int], problem: str) -> None:
+    assert impossible_positions(recorded) == problem
 
 
 def test_split_records_takes_whole_records_up_to_the_limit() -> None:

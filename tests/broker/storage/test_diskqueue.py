@@ -401,15 +401,104 @@ def test_go_metadata_at_the_end_of_a_finished_file_is_not_corruption(tmp_path: P
     queue.close()
 
 
-def test_read_position_past_the_write_position_starts_afresh(tmp_path: Path) -> None:
-    dat(tmp_path, 0).write_bytes(frame(rec(0)))
-    meta(tmp_path).write_bytes(b"0\n0,68\n0,34\n")
-    queue = small(tmp_path)
-    assert queue.pop() is None
-    queue.put(rec(1))
-    assert drain(queue) == [rec(1)]
+IMPOSSIBLE = {
+    "negative": (b"-3\n-1,-7\n-2,-9\n", "a negative position"),
+    "23-digit-read-position": (b"2\n0,12345678901234567890123\n0,68\n", "a number beyond int64"),
+    "23-digit-write-position": (b"2\n0,0\n0,99999999999999999999999\n", "a number beyond int64"),
+    "23-digit-depth": (b"99999999999999999999999\n0,0\n0,68\n", "a number beyond int64"),
+    "read-file-after-write-file": (
+        b"2\n1,0\n0,68\n",
+        "the read position is past the write position",
+    ),
+    "read-position-after-write-position": (
+        b"0\n0,102\n0,68\n",
+        "the read position is past the write position",
+    ),
+    "read-position-past-the-read-file": (
+        b"2\n0,102\n1,0\n",
+        "the read position is past the end of {dat0}",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(IMPOSSIBLE))
+def test_impossible_metadata_is_read_like_garbage(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, case: str
+) -> None:
+    # Every record on disk is served, none set aside; writing goes on in a new file.
+    metadata, problem = IMPOSSIBLE[case]
+    dat(tmp_path, 0).write_bytes(frame(rec(0)) + frame(rec(1)))
+    meta(tmp_path).write_bytes(metadata)
+    with caplog.at_level(logging.ERROR, logger="trinsq.broker"):
+        queue = small(tmp_path)
+    assert caplog.messages == [
+        f"DISKQUEUE(t:c) failed to retrieveMetaData - {meta(tmp_path)} is not valid metadata "
+        f"({problem.format(dat0=dat(tmp_path, 0))})"
+    ]
+    assert queue.depth == 2
+    queue.put(rec(2))
+    assert drain(queue) == [rec(0), rec(1), rec(2)]
+    assert (queue.depth, queue.bad_files) == (0, 0)
     queue.close()
     assert meta(tmp_path).read_bytes() == b"0\n1,34\n1,34\n"
+    assert files(tmp_path) == ["t:c.diskqueue.000001.dat", "t:c.diskqueue.meta.dat"]
+
+
+def test_without_readable_metadata_every_data_file_is_read(tmp_path: Path) -> None:
+    # Not only file 0: whatever files are there, from the lowest number on, gaps and all.
+    for number, records in [(3, [rec(0), rec(1)]), (4, [rec(2)]), (6, [rec(3)])]:
+        dat(tmp_path, number).write_bytes(b"".join(frame(r) for r in records))
+    dat(tmp_path, 2, name="t:c2").write_bytes(frame(rec(9)))  # another queue's
+    meta(tmp_path).write_bytes(b"not\nmetadata\n")
+    queue = small(tmp_path)
+    assert queue.depth == 4
+    queue.put(rec(4))
+    assert drain(queue) == [rec(0), rec(1), rec(2), rec(3), rec(4)]
+    assert queue.bad_files == 1  # file 5 is missing
+    queue.close()
+    assert files(tmp_path) == [
+        "t:c.diskqueue.000007.dat",
+        "t:c.diskqueue.meta.dat",
+        "t:c2.diskqueue.000002.dat",
+    ]
+
+
+def test_a_negative_depth_is_counted_again(tmp_path: Path) -> None:
+    # Positions are possible: only the count is off (both Go and trinsq save one that went
+    # below zero while salvaging), so the records after the read position are counted.
+    dat(tmp_path, 0).write_bytes(frame(rec(0)) + frame(rec(1)))
+    dat(tmp_path, 1).write_bytes(frame(rec(2)) + frame(rec(3)))
+    meta(tmp_path).write_bytes(b"-5\n0,34\n1,34\n")
+    queue = small(tmp_path)
+    # rec(1), rec(2), and rec(3): written after the last sync, salvaged as ever
+    assert queue.depth == 3
+    assert drain(queue) == [rec(1), rec(2), rec(3)]
+    assert queue.depth == 0
+    queue.close()
+
+
+def test_a_gap_of_missing_files_is_crossed_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dat(tmp_path, 0).write_bytes(frame(rec(0)) + frame(rec(1)))
+    meta(tmp_path).write_bytes(b"2\n0,0\n999999999999999999,0\n")
+    real_open = os.open
+    opened = []
+
+    def counting_open(path: str, flags: int, mode: int = 0o777) -> int:
+        opened.append(path)
+        assert len(opened) < 100, "a lookup per missing file"
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", counting_open)
+    queue = small(tmp_path)
+    assert drain(queue) == [rec(0), rec(1)]
+    queue.put(rec(2))
+    assert drain(queue) == [rec(2)]
+    assert queue.bad_files == 1
+    queue.empty()
+    queue.close()
+    assert files(tmp_path) == ["t:c.diskqueue.meta.dat"]
 
 
 # --- write and read errors ----------------------------------------------------------------

@@ -41,6 +41,16 @@ async def drain(client: RawClient, count: int) -> list[bytes]:
     return bodies
 
 
+async def subscribe_and_publish(client: RawClient, topic: str, count: int) -> None:
+    """SUB ``topic`` c without RDY, then MPUB ``payload(0)`` ... ``payload(count - 1)``."""
+    await client.send(f"SUB {topic} c\n".encode())
+    await client.expect_response(b"OK")
+    for start in range(0, count, BATCH):
+        batch = [payload(i) for i in range(start, min(start + BATCH, count))]
+        await client.send(f"MPUB {topic}\n".encode() + mpub_body(batch))
+        await client.expect_response(b"OK")
+
+
 @pytest.mark.slow
 async def test_fifty_thousand_messages_survive_a_graceful_restart(
     tmp_path: Path, connect: Connect
@@ -287,15 +297,52 @@ async def test_spilled_backlog_is_delivered_in_order_in_batches(
     count = 3000
     async with open_broker(data_path=str(tmp_path), mem_queue_size=0) as broker:
         client = await connect(broker)
-        await client.send(b"SUB spill c\n")
-        await client.expect_response(b"OK")
-        for start in range(0, count, BATCH):
-            batch = [payload(i) for i in range(start, start + BATCH)]
-            await client.send(b"MPUB spill\n" + mpub_body(batch))
-            await client.expect_response(b"OK")
+        await subscribe_and_publish(client, "spill", count)
         channel = broker.topics["spill"].channels["c"]
         assert channel.backend_depth == count
         await client.send(b"RDY 1000\n")
         assert await drain(client, count) == [payload(i) for i in range(count)]
         await client.publish("marker", b"x")  # every FIN before this has been handled
         assert (channel.depth, len(channel.in_flight)) == (0, 0)
+
+
+def _impossible(size: int) -> dict[str, bytes]:
+    """Metadata no disk queue can have written, for a channel whose 200 records fill
+    ``...000000.dat`` (``size`` bytes): each must be read like garbage, losing nothing."""
+    return {
+        "garbage": b"not\nmetadata\n",
+        "negative": b"-3\n-1,-7\n-2,-9\n",
+        "23-digit-read-position": b"200\n0,12345678901234567890123\n0,%d\n" % size,
+        "read-file-after-write-file": b"200\n1,0\n0,%d\n" % size,
+        "read-position-after-write-position": b"200\n0,%d\n0,%d\n" % (size + 10, size),
+        "read-position-past-the-read-file": b"200\n0,%d\n1,0\n" % (size + 10),
+        "negative-depth": b"-200\n0,0\n0,%d\n" % size,
+    }
+
+
+@pytest.mark.parametrize("case", list(_impossible(0)))
+async def test_impossible_disk_queue_metadata_loses_no_message(
+    tmp_path: Path, connect: Connect, case: str
+) -> None:
+    count = 200
+    async with open_broker(data_path=str(tmp_path), mem_queue_size=0) as broker:
+        await subscribe_and_publish(await connect(broker), "t", count)
+        assert broker.topics["t"].channels["c"].backend_depth == count
+    data = tmp_path / "t:c.diskqueue.000000.dat"
+    (tmp_path / "t:c.diskqueue.meta.dat").write_bytes(_impossible(data.stat().st_size)[case])
+
+    async with open_broker(data_path=str(tmp_path), mem_queue_size=0) as broker:
+        channel = broker.topics["t"].channels["c"]
+        assert channel.depth == count
+        client = await connect(broker)
+        await client.subscribe("t", "c", rdy=1)
+        bodies = []
+        for _ in range(count):  # one at a time: each FIN frees the slot for the next
+            _, _, message_id, message = await client.read_message(timeout=10)
+            bodies.append(message)
+            await client.send(b"FIN " + message_id + b"\n")
+        assert bodies == [payload(i) for i in range(count)]
+        await client.publish("marker", b"x")  # every FIN before this has been handled
+        assert (channel.depth, len(channel.in_flight)) == (0, 0)
+        assert broker.server.storage.queues["t:c"].bad_files == 0
+    assert not list(tmp_path.glob("*.bad"))

@@ -8,6 +8,7 @@ The auth server is a small raw-socket HTTP server in the test's own Trio run: it
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -36,8 +37,8 @@ class AuthRequest:
 
 @dataclass
 class AuthServer:
-    """An nsq auth server. ``replies`` maps a secret to a JSON reply (status 200), a
-    ``(status, payload)`` pair, or :data:`HANG`; unknown secrets get 403."""
+    """An nsq auth server. ``replies`` maps a secret to a JSON reply (status 200; bytes are
+    sent as they are), a ``(status, payload)`` pair, or :data:`HANG`; unknown secrets get 403."""
 
     address: str = ""
     replies: dict[str, Any] = field(default_factory=dict)
@@ -86,7 +87,7 @@ class AuthServer:
             await self.release.wait()
             return  # close without an answer
         status, payload = reply if isinstance(reply, tuple) else (200, reply)
-        content = json.dumps(payload).encode()
+        content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         head = (
             f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(content)}\r\nConnection: close\r\n\r\n"
@@ -276,6 +277,26 @@ async def test_unusable_auth_replies_fail_auth(
     async with auth_broker(authd) as broker:
         wire = await connect(broker, wires)
         await refused(wire, b"AUTH\n" + body(b"s"), b"E_AUTH_FAILED AUTH failed")
+
+
+async def test_a_too_deep_auth_reply_fails_auth_without_a_traceback(
+    authd: AuthServer, wires: list[Wire], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    authd.replies["s"] = b"[" * 100_000
+    async with auth_broker(authd) as broker:
+        wire = await connect(broker, wires)
+        await refused(wire, b"AUTH\n" + body(b"s"), b"E_AUTH_FAILED AUTH failed")
+        assert any(
+            message.endswith(
+                "/auth?common_name=&remote_ip=127.0.0.1&secret=s&tls=false - "
+                "invalid JSON - exceeded max depth"
+            )
+            for message in caplog.messages
+        ), caplog.messages
+        authd.replies["t"] = grant(PUBLISH_P)
+        await authed(broker, wires, "t")  # the next client is served as ever
+    assert [record.getMessage() for record in caplog.records if record.exc_info] == []
 
 
 # -- CheckAuth -------------------------------------------------------------------------------------

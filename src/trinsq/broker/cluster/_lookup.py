@@ -16,7 +16,6 @@ those channels exist, so no channel known elsewhere in the cluster misses a mess
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import socket
@@ -28,7 +27,7 @@ import trio
 from ..._version import NSQ_COMPAT_VERSION
 from ...common._httpclient import HttpClientError, get_json
 from ...common._logging import error_text
-from ...protocol import is_ephemeral
+from ...protocol import JsonError, decode_json, is_ephemeral
 from ...protocol._v1 import (
     V1ResponseDecoder,
     encode_identify,
@@ -128,8 +127,8 @@ class LookupPeer:
             if reply[0] == b"E_INVALID":
                 raise _LookupFailed("lookupd returned E_INVALID")
             try:
-                info = json.loads(reply[0])
-            except ValueError:
+                info = decode_json(reply[0])
+            except JsonError:
                 info = None
             if not isinstance(info, dict):
                 text = reply[0].decode("utf-8", "replace")

@@ -7,11 +7,11 @@ the log level as an integer (1 debug ... 5 fatal), everything else as JSON.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, Final
 
 from ...common._flagparse import option_specs
+from ...protocol import JsonError, decode_json
 from ._options import BrokerOptions
 
 __all__ = ["LOG_LEVELS", "apply_config", "config_value"]
@@ -58,8 +58,8 @@ def apply_config(options: BrokerOptions, opt: str, body: bytes) -> bool:
     """
     if opt == "nsqlookupd_tcp_addresses":
         try:
-            addresses = json.loads(body)
-        except ValueError:
+            addresses = decode_json(body)
+        except JsonError:
             return False
         if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
             return False

@@ -13,9 +13,11 @@ import struct
 from typing import Final
 
 __all__ = [
+    "INT64_MAX",
     "LENGTH",
     "disk_queue_file_name",
     "format_metadata",
+    "impossible_positions",
     "metadata_file_name",
     "parse_metadata",
     "split_records",
@@ -24,6 +26,7 @@ __all__ = [
 # go-diskqueue reads the length as int32, so a length with the top bit set is negative.
 LENGTH: Final = struct.Struct(">i")
 _METADATA: Final = re.compile(r"(-?\d+)\n(-?\d+),(-?\d+)\n(-?\d+),(-?\d+)\n?")
+INT64_MAX: Final = (1 << 63) - 1  # go-diskqueue's numbers are int64s
 
 
 def disk_queue_file_name(data_path: str, name: str, number: int) -> str:
@@ -45,6 +48,22 @@ def parse_metadata(text: str) -> tuple[int, int, int, int, int] | None:
         return None
     depth, read_num, read_pos, write_num, write_pos = map(int, match.groups())
     return depth, read_num, read_pos, write_num, write_pos
+
+
+def impossible_positions(recorded: tuple[int, int, int, int, int]) -> str | None:
+    """What makes parsed metadata impossible for any queue to have written, or None.
+
+    A negative depth is possible: go-diskqueue and trinsq both count down past zero while
+    salvaging records that stale metadata did not count, and save that.
+    """
+    depth, read_num, read_pos, write_num, write_pos = recorded
+    if max(recorded) > INT64_MAX or depth < -INT64_MAX - 1:
+        return "a number beyond int64"
+    if min(read_num, read_pos, write_num, write_pos) < 0:
+        return "a negative position"
+    if (read_num, read_pos) > (write_num, write_pos):
+        return "the read position is past the write position"
+    return None
 
 
 def split_records(

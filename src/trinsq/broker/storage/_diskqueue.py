@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ._diskformat import (
     LENGTH,
@@ -26,6 +26,7 @@ from ._diskformat import (
 )
 from ._diskpins import Pins
 from ._diskreadahead import ReadAhead
+from ._diskrecover import count_records, data_file_numbers, data_files_in, impossible_metadata
 from ._disksync import MetaGuard, SyncJob, write_all
 from ._diskwritefiles import WriteFiles
 
@@ -257,7 +258,7 @@ class DiskQueue:
         return len(self._pins)
 
     def _delete_unpinned_files(self) -> None:
-        for num in self._pins.files_to_delete(self._rnum):
+        for num in self._files_in(self._pins.files_to_delete(self._rnum)):
             self._remove_file(num)
             self._need_sync = True
 
@@ -333,12 +334,15 @@ class DiskQueue:
             text = None
         if text is not None:
             recorded = parse_metadata(text)
-            if recorded is None:
+            problem = recorded and impossible_metadata(recorded, self._file(recorded[1]))
+            if recorded is None or problem:
                 self._log.error(
-                    "DISKQUEUE(%s) failed to retrieveMetaData - %s is not valid metadata",
+                    "DISKQUEUE(%s) failed to retrieveMetaData - %s is not valid metadata%s",
                     self.name,
                     self._meta_path,
+                    f" ({problem})" if problem else "",
                 )
+                self._read_every_file()
             else:
                 self._depth, self._rnum, self._rpos, self._fnum, self._fpos = recorded
         # A write file that does not end at the recorded position (metadata not synced
@@ -353,9 +357,32 @@ class DiskQueue:
             self._log.warning("DISKQUEUE(%s) %s writePos %d != size %d, new file", self.name, *what)
             self._fnum += 1
             self._fpos = 0
+        if self._depth < 0:
+            # A count that went below zero while salvaging (go-diskqueue's too): count again.
+            self._depth = self._count(self._files_in(range(self._rnum, self._fnum + 1)))
         self._wnum, self._wpos = self._fnum, self._fpos
         self._pins.restart(self._rnum)
         self._check_tail()
+
+    def _read_every_file(self) -> None:
+        """Read every data file from the start, and write after the last (recovery)."""
+        numbers = data_file_numbers(self._data_path, self.name)
+        if numbers:
+            self._rnum, self._rpos = numbers[0], 0
+            self._fnum, self._fpos = numbers[-1] + 1, 0
+            self._depth = self._count(numbers)
+            what = (self._depth, numbers[0], numbers[-1])
+            self._log.warning(
+                "DISKQUEUE(%s) reading all data: %d records in files %d-%d", self.name, *what
+            )
+
+    def _count(self, files: Sequence[int]) -> int:
+        read, write = (self._rnum, self._rpos), (self._fnum, self._fpos)
+        sizes = (self._min_msg_size, self._max_msg_size)
+        return count_records(self._data_path, self.name, files, read, write, sizes)
+
+    def _files_in(self, numbers: range) -> Sequence[int]:
+        return data_files_in(self._data_path, self.name, numbers)
 
     def _undo_flush(self, start: int, opened: list[tuple[int, int]]) -> None:
         self._write_files.take_back(start, opened)
@@ -417,7 +444,9 @@ class DiskQueue:
         else:
             self._log.error("DISKQUEUE(%s) saved bad file as %s.bad", self.name, bad)
         self._bad_files += 1
-        self._rnum += 1
+        # On to the next file; past a gap of missing ones at once.
+        later = self._files_in(range(self._rnum + 1, self._fnum + 1))
+        self._rnum = later[0] if later else self._fnum
         self._rpos = 0
         self._need_sync = True
         self._check_tail()
@@ -449,7 +478,7 @@ class DiskQueue:
     def _skip_to_next_file(self) -> None:
         """go-diskqueue's skipToNextRWFile: delete the data files, start a new file number."""
         self._close_files()
-        for num in range(self._rnum, self._fnum + 1):
+        for num in self._files_in(range(self._rnum, self._fnum + 1)):
             self._remove_file(num)
         self._fnum += 1
         self._fpos = 0

@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable, Collection, Iterable
 
 from ...common._startup import StartupError, os_reason
-from ...protocol import is_ephemeral, is_valid_channel_name, is_valid_topic_name
+from ...protocol import decode_json, is_ephemeral, is_valid_channel_name, is_valid_topic_name
 from ..core._snapshot import ChannelMetadata, TopicMetadata
 
 __all__ = [
@@ -121,7 +121,7 @@ def decode_metadata(data: bytes, source: str) -> list[TopicMetadata]:
         MetadataError: the file is not the JSON nsqd writes.
     """
     try:
-        document = json.loads(data)
+        document = decode_json(data)
         topics = document.get("topics") or []
         result: list[TopicMetadata] = []
         for topic in topics:

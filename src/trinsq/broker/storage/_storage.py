@@ -19,6 +19,7 @@ from typing import Final
 import trio
 
 from ..._version import NSQ_COMPAT_VERSION
+from ...protocol import decode_json
 from ..config._options import BrokerOptions
 from ..core._snapshot import TopicMetadata
 from ._diskbackend import DiskBackend
@@ -42,7 +43,7 @@ def _due_path(data_path: str, queue_name: str) -> str:
 def _read_due(path: str) -> dict[bytes, int]:
     try:
         with open(path, "rb") as file:
-            document = json.load(file)
+            document = decode_json(file.read())
         return {key.encode("ascii"): int(value) for key, value in document["due"].items()}
     except FileNotFoundError:
         return {}
