@@ -15,7 +15,7 @@ from benchmarks._report import Report
 from benchmarks._target import Target, machine, started_broker, started_registry
 from benchmarks._wire import parse_address
 
-NEEDS_PID = {"rss-queued", "idle"}
+NEEDS_PID = {"rss-queued", "idle", "mem-request"}
 
 
 def _ints(text: str) -> list[int]:
@@ -120,6 +120,20 @@ def _parser() -> argparse.ArgumentParser:
     batch(p)
     p.add_argument("--messages", type=int, default=1_000_000)
     p.add_argument("--channels", type=int, default=1, help="channels on the topic")
+
+    p = scenario(
+        "mem-request",
+        "broker RSS at peak and after the topic's deletion for the largest MPUB and /mpub",
+    )
+    p.add_argument(
+        "--cases",
+        type=lambda text: tuple(text.split(",")),
+        default=sc.MEM_REQUEST_CASES,
+        help="comma-separated, of " + ",".join(sc.MEM_REQUEST_CASES),
+    )
+    p.add_argument("--channels", type=int, default=1, help="channels made on each topic first")
+    p.add_argument("--settle", type=float, default=5.0, help="seconds waited after the delete")
+    p.add_argument("--messages", type=int, default=0, help="per request (0: the most allowed)")
 
     p = scenario("idle", "broker RSS and CPU while holding idle, heartbeating connections")
     p.add_argument("--connections", type=int, default=10_000)
@@ -289,6 +303,9 @@ def _run(args: argparse.Namespace, target: Target) -> list[Report]:
         ),
         "rss-queued": lambda: sc.rss_queued(
             target, a.messages, a.size, a.batch_size, a.procs, channels=a.channels
+        ),
+        "mem-request": lambda: sc.mem_request(
+            target, a.cases, a.channels, a.settle, messages=a.messages
         ),
         "idle": lambda: sc.idle(target, a.connections, a.procs, a.heartbeat_interval, a.hold),
         "topics": lambda: sc.topics(

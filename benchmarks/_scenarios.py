@@ -1,8 +1,9 @@
 """Every scenario, by name: each drives load-generator processes against a Target and reports.
 
 ``_throughput`` (writer, reader, pair, pub, consumers), ``_httppub``, ``_latency``,
-``_resources`` (rss-queued, idle), ``_fairness``, ``_topics`` (many topics and channels),
-``_registry`` (lookup, against a registry) and ``_gencheck`` (the generators alone) hold them.
+``_resources`` (rss-queued, idle), ``_memrequest`` (mem-request), ``_fairness``, ``_topics``
+(many topics and channels), ``_registry`` (lookup, against a registry) and ``_gencheck`` (the
+generators alone) hold them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from benchmarks._fairness import fairness
 from benchmarks._gencheck import generator_check
 from benchmarks._httppub import http_pub
 from benchmarks._latency import latency
+from benchmarks._memrequest import CASES as MEM_REQUEST_CASES
+from benchmarks._memrequest import mem_request
 from benchmarks._registry import ENDPOINTS as LOOKUP_ENDPOINTS
 from benchmarks._registry import lookup
 from benchmarks._resources import idle, rss_queued
@@ -21,6 +24,7 @@ from benchmarks._topics import topics
 __all__ = [
     "CPUS",
     "LOOKUP_ENDPOINTS",
+    "MEM_REQUEST_CASES",
     "consumers",
     "fairness",
     "fill",
@@ -29,6 +33,7 @@ __all__ = [
     "idle",
     "latency",
     "lookup",
+    "mem_request",
     "pair",
     "pub",
     "reader",
