@@ -17,7 +17,7 @@ import random
 import struct
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import attrs
@@ -27,10 +27,12 @@ from ._backend import Backend
 from ._deferred import DeferredMessages
 from ._frames import (
     Block,
+    FrameRuns,
     Run,
     append_run,
     decode_frames,
     run_end,
+    run_ids,
     run_messages,
     run_records,
 )
@@ -123,7 +125,7 @@ class Channel:
     # -- stats -----------------------------------------------------------------------------------
 
     @property
-    def deferred(self) -> dict[bytes, Message]:
+    def deferred(self) -> Mapping[bytes, Message]:
         return self.deferrals.messages
 
     @property
@@ -147,8 +149,37 @@ class Channel:
 
     # -- putting messages in -------------------------------------------------------------------
 
-    def put_frames(self, runs: list[tuple[Block, int, int, int]]) -> None:
+    def put_frames(self, runs: FrameRuns) -> None:
         """Receive newly published messages from the topic, as runs of its frames."""
+        total = self._queue_frames(runs)
+        self.message_count += total
+        self._wake_waiting(total)
+
+    def defer_frames(self, runs: FrameRuns, defer_ms: int) -> None:
+        """Receive newly published messages deferred by ``defer_ms``, as runs of the topic's
+        frames: they wait as they are, one entry for them all."""
+        count = sum(run[3] for run in runs)
+        self.message_count += count
+        if self.backend.durable_deferral:
+            # Crash-safe: the messages and their due time go to disk; each is deferred in
+            # memory when a consumer's take reads it back.
+            self._put_deferred_records(runs, self.wall_clock_ns() + defer_ms * 1_000_000)
+            self._wake_waiting(count)
+            return
+        due = self.clock() + defer_ms / 1000
+        self.deferrals.add_frames(runs, due)
+        self._reschedule(due)
+
+    def _put_deferred_records(self, runs: FrameRuns, due_ns: int) -> None:
+        """The frames' messages to the backend, never delivered, each due at ``due_ns``."""
+        backend = self.backend
+        for block, start, end, _ in runs:
+            for message_id in run_ids(block, start, end):
+                backend.defer_until(message_id, due_ns)
+            backend.put_records(run_records(block, start, end))
+
+    def _queue_frames(self, runs: FrameRuns) -> int:
+        """Queue runs of frames, what has no room going to the backend; how many messages."""
         total = 0
         for block, start, end, count in runs:
             total += count
@@ -162,8 +193,7 @@ class Channel:
                 split = run_end(block, start, room)
                 self._append_run(block, start, split, room)
             self.backend.put_records(run_records(block, split, end))
-        self.message_count += total
-        self._wake_waiting(total)
+        return total
 
     def _append_run(self, block: Block, start: int, end: int, count: int) -> None:
         self.queued += count
@@ -431,9 +461,12 @@ class Channel:
                 owner.message_timed_out()
             self._enqueue(in_flight_message(record))
             requeued += 1
-        for message in self.deferrals.pop_due(now):
-            self._enqueue(message)
-            requeued += 1
+        for entry in self.deferrals.pop_due(now):
+            if isinstance(entry, Message):
+                self._enqueue(entry)
+                requeued += 1
+            else:
+                requeued += self._queue_frames(entry.runs)
         if requeued:
             self._wake_waiting(requeued)
         self._schedule_next()
@@ -497,10 +530,13 @@ class Channel:
                 backend.put(entry)
         for record in self.in_flight.values():
             backend.put(in_flight_message(record))
-        for message_id, message in self.deferred.items():
-            due = self.deferrals.due_at(message_id)
-            backend.defer_until(message_id, now_ns + max(round((due - now) * 1e9), 0))
-            backend.put(message)
+        for due, deferred in self.deferrals.waiting():
+            due_ns = now_ns + max(round((due - now) * 1e9), 0)
+            if isinstance(deferred, Message):
+                backend.defer_until(deferred.id, due_ns)
+                backend.put(deferred)
+            else:
+                self._put_deferred_records(deferred.runs, due_ns)
         self.queue.clear()
         self.queued = 0
         self.in_flight.clear()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import mmap
 import struct
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import repeat
 from typing import Final
 
@@ -28,19 +28,25 @@ from ._message import Message
 __all__ = [
     "BLOCK_SIZE",
     "Block",
+    "FrameRuns",
     "FrameWriter",
     "Run",
     "append_run",
     "decode_frames",
+    "frame_id",
     "frame_message",
     "frame_timestamp",
     "run_end",
+    "run_ids",
     "run_messages",
+    "run_offsets",
     "run_records",
 ]
 
 BLOCK_SIZE: Final = 1 << 20
 Block = mmap.mmap
+# Runs of consecutive frames in a topic's blocks: ``(block, start, end, count)``.
+FrameRuns = list[tuple[Block, int, int, int]]
 
 # size, frame type, timestamp, attempts, id: a message frame up to its body.
 _HEADER: Final = struct.Struct(">IiqH16s")
@@ -86,13 +92,13 @@ class FrameWriter:
 
     def write(
         self, ids: Sequence[bytes], bodies: Sequence[bytes], timestamps: int | Sequence[int]
-    ) -> list[tuple[Block, int, int, int]]:
+    ) -> FrameRuns:
         """Write one frame per message (one timestamp for all, or one each); return where
         they went as ``(block, start, end, count)`` runs, in order."""
         # The frames of a block are joined in one bytes and copied in with one slice: a
         # pack_into and a slice assignment per message cost five times as much. Messages of
         # one size and timestamp (an MPUB's, a PUB's) share one packed header prefix.
-        runs: list[tuple[Block, int, int, int]] = []
+        runs: FrameRuns = []
         block = self._block
         used = self._used
         start = used
@@ -135,6 +141,23 @@ def run_end(block: Block, start: int, count: int) -> int:
     for _ in range(count):
         start += 4 + unpack(block, start)[0]
     return start
+
+
+def run_offsets(block: Block, start: int, end: int) -> Iterator[int]:
+    """Where each frame of the run ``block[start:end]`` begins."""
+    unpack = _SIZE.unpack_from
+    while start < end:
+        yield start
+        start += 4 + unpack(block, start)[0]
+
+
+def frame_id(block: Block, offset: int) -> bytes:
+    return block[offset + 18 : offset + 34]
+
+
+def run_ids(block: Block, start: int, end: int) -> list[bytes]:
+    """The message ids of a run's frames."""
+    return [block[offset + 18 : offset + 34] for offset in run_offsets(block, start, end)]
 
 
 def frame_timestamp(block: Block, offset: int) -> int:

@@ -15,7 +15,7 @@ from ...protocol import is_ephemeral
 from ..config._options import BrokerOptions
 from ._backend import Backend, DiscardBackend, MemoryPersistence, Persistence
 from ._channel import Channel, Consumer, Scheduler
-from ._message import Message, MessageIdFactory
+from ._message import MessageIdFactory
 from ._quantile import LatencyStream
 from ._snapshot import ChannelMetadata, TopicMetadata
 from ._topic import Topic
@@ -136,15 +136,7 @@ class TopicGraph:
         """
         now = self.wall_clock_ns()
         ids = topic.ids.next_ids(len(bodies))
-        if defer_ms <= 0:
-            topic.publish(ids, bodies, now)
-        else:
-            topic.put_messages(
-                [
-                    Message(message_id, body, now, 0, defer_ms)
-                    for message_id, body in zip(ids, bodies, strict=True)
-                ]
-            )
+        topic.publish(ids, bodies, now, max(defer_ms, 0))
         return self.persistence.commit(keep_failed=False)
 
     def subscribe(self, topic_name: str, channel_name: str, consumer: Consumer) -> Channel:

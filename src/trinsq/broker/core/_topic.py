@@ -5,9 +5,9 @@ publish call, so a publish costs no task switch. Messages wait in the topic only
 cannot deliver: no channels yet, paused, or not started.
 
 A published message is written once, as a frame in the topic's blocks, which its channels
-share (see _frames.py); one held by the topic waits as such a frame too, so a first channel
-takes over the backlog as runs without touching a message. A deferred one is a
-:class:`Message` copied per channel.
+share (see _frames.py): queued, deferred (one entry per publish step, see _deferred.py), and
+held by the topic itself (as :class:`HeldRun` entries that remember the delay). Only messages
+read back from the backend are :class:`Message` objects, copied per channel.
 """
 
 from __future__ import annotations
@@ -20,10 +20,20 @@ import attrs
 
 from ._backend import Backend
 from ._channel import Channel
-from ._frames import FrameWriter, Run, append_run, run_end, run_records
+from ._frames import (
+    Block,
+    FrameRuns,
+    FrameWriter,
+    Run,
+    frame_id,
+    frame_timestamp,
+    run_end,
+    run_offsets,
+    run_records,
+)
 from ._message import Message, MessageIdFactory, record_header
 
-__all__ = ["BACKLOG_STEP", "Topic"]
+__all__ = ["BACKLOG_STEP", "HeldRun", "Topic"]
 
 # Held messages move to the channels in steps of at most this many message copies (one per
 # channel), a few milliseconds of work, so a large backlog on disk is drained with the event
@@ -35,6 +45,17 @@ def _no_backlog_task(topic: Topic) -> None:
     pass
 
 
+class HeldRun(Run):
+    """Frames the topic holds until it can deliver, published with a delay of ``defer_ms``
+    (0: none), which each channel applies when it receives them, as nsqd does."""
+
+    __slots__ = ("defer_ms",)
+
+    def __init__(self, block: Block, start: int, end: int, count: int, defer_ms: int) -> None:
+        super().__init__(block, start, end, count)
+        self.defer_ms = defer_ms
+
+
 @attrs.define(eq=False)
 class Topic:
     """One topic and its channels.
@@ -42,6 +63,7 @@ class Topic:
     Attributes:
         started: nsqd holds delivery until a new topic has learnt its channels (from
             nsqd.dat or nsqlookupd); until then publishes wait in the topic.
+        queue: frames held until the topic can deliver, oldest first; ``queued`` messages.
     """
 
     name: str
@@ -56,8 +78,8 @@ class Topic:
     paused: bool = False
     started: bool = True
     exiting: bool = False
-    queue: deque[Run | Message] = attrs.field(factory=deque)
-    queued: int = 0  # messages in ``queue`` (a run holds many)
+    queue: deque[HeldRun] = attrs.field(factory=deque)
+    queued: int = 0
     message_count: int = 0
     message_bytes: int = 0
     frames: FrameWriter = attrs.field(factory=FrameWriter)
@@ -74,34 +96,20 @@ class Topic:
     def can_deliver(self) -> bool:
         return self.started and not self.paused and bool(self.channels)
 
-    def put_messages(self, messages: list[Message]) -> None:
-        """Accept published messages: fan out now, or hold them until the topic can deliver."""
-        self.message_count += len(messages)
-        self.message_bytes += sum(len(message.body) for message in messages)
-        if self.can_deliver:
-            self._fan_out(messages)
-            return
-        for message in messages:
-            if self.queued < self.mem_queue_size:
-                self.queue.append(message)
-                self.queued += 1
-            else:
-                self._spill(message)
-
-    def publish(self, ids: Sequence[bytes], bodies: Sequence[bytes], timestamp: int) -> None:
-        """Accept newly published messages (not deferred) made of ``ids`` and ``bodies``."""
+    def publish(
+        self, ids: Sequence[bytes], bodies: Sequence[bytes], timestamp: int, defer_ms: int = 0
+    ) -> None:
+        """Accept newly published messages made of ``ids`` and ``bodies``, deferred by
+        ``defer_ms`` (0: not deferred)."""
         self.message_count += len(bodies)
         self.message_bytes += sum(map(len, bodies))
         if self.can_deliver:
-            runs = self.frames.write(ids, bodies, timestamp)
-            for channel in self.channels.values():
-                channel.put_frames(runs)
+            self._fan_out_frames(self.frames.write(ids, bodies, timestamp), defer_ms)
             return
         room = max(self.mem_queue_size - self.queued, 0)
         if room:
-            for block, start, end, count in self.frames.write(ids[:room], bodies[:room], timestamp):
-                append_run(self.queue, block, start, end, count)
-                self.queued += count
+            for run in self.frames.write(ids[:room], bodies[:room], timestamp):
+                self._hold(*run, defer_ms)
         if len(bodies) > room:  # the rest to the backend, as records made here at once
             header = record_header(timestamp)
             self.backend.put_records(
@@ -110,8 +118,31 @@ class Topic:
                     for message_id, body in zip(ids[room:], bodies[room:], strict=True)
                 ]
             )
+            if defer_ms > 0:  # with its due time (nsqd loses the delay here, #1375)
+                due_ns = timestamp + defer_ms * 1_000_000
+                for message_id in ids[room:]:
+                    self.backend.defer_until(message_id, due_ns)
+
+    def _hold(self, block: Block, start: int, end: int, count: int, defer_ms: int) -> None:
+        queue = self.queue
+        self.queued += count
+        if queue:
+            last = queue[-1]
+            if last.block is block and last.end == start and last.defer_ms == defer_ms:
+                last.end = end
+                last.count += count
+                return
+        queue.append(HeldRun(block, start, end, count, defer_ms))
+
+    def _fan_out_frames(self, runs: FrameRuns, defer_ms: int) -> None:
+        for channel in self.channels.values():
+            if defer_ms > 0:
+                channel.defer_frames(runs, defer_ms)
+            else:
+                channel.put_frames(runs)
 
     def _fan_out(self, messages: list[Message]) -> None:
+        """Messages read back from the backend, to every channel."""
         if all(message.defer_ms <= 0 and message.pin is None for message in messages):
             # Held since published, never delivered: frames like a new publish.
             runs = self.frames.write(
@@ -119,8 +150,7 @@ class Topic:
                 [message.body for message in messages],
                 [message.timestamp for message in messages],
             )
-            for channel in self.channels.values():
-                channel.put_frames(runs)
+            self._fan_out_frames(runs, 0)
             return
         channels = list(self.channels.values())
         # Copy before any channel sees the messages: a channel changes its own copy (a
@@ -131,7 +161,7 @@ class Topic:
 
     @property
     def has_backlog(self) -> bool:
-        return bool(self.queue) or self.backend.depth > 0
+        return self.queued > 0 or self.backend.depth > 0
 
     def deliver_backlog(self, copies: int = BACKLOG_STEP) -> bool:
         """Move held messages to the channels, as many as ``copies`` message copies allow (at
@@ -141,31 +171,22 @@ class Topic:
         limit = max(1, copies // max(1, len(self.channels)))
         queue = self.queue
         while queue and limit > 0:
-            entry = queue[0]
-            if isinstance(entry, Run):
-                # Frames go to every channel as they are: one run, no message touched.
-                count = min(entry.count, limit)
-                if count == entry.count:
-                    queue.popleft()
-                    end = entry.end
-                else:
-                    end = run_end(entry.block, entry.start, count)
-                runs = [(entry.block, entry.start, end, count)]
-                entry.start, entry.count = end, entry.count - count
-                for channel in self.channels.values():
-                    channel.put_frames(runs)
-            else:
-                batch: list[Message] = []
-                while queue and len(batch) < limit and not isinstance(queue[0], Run):
-                    batch.append(queue.popleft())  # type: ignore[arg-type]
-                count = len(batch)
-                self._fan_out(batch)
+            held = queue[0]
+            block, start, count = held.block, held.start, held.count
+            if count <= limit:
+                queue.popleft()
+                end = held.end
+            else:  # the step ends inside this run
+                count = limit
+                end = held.start = run_end(block, start, count)
+                held.count -= count
             self.queued -= count
             limit -= count
+            self._fan_out_frames([(block, start, end, count)], held.defer_ms)
         if limit > 0:
-            spilled = self.backend.pop_many(limit)
-            if spilled:
-                self._fan_out(spilled)
+            batch = self.backend.pop_many(limit)
+            if batch:
+                self._fan_out(batch)
         return self.has_backlog
 
     def _deliver_backlog(self) -> None:
@@ -206,20 +227,18 @@ class Topic:
             channel.empty()
         return channel
 
-    def _spill(self, message: Message) -> None:
-        """Into the backend, a DPUB with its due time (nsqd loses the delay here, #1375)."""
-        if message.defer_ms > 0:
-            due_ns = message.timestamp + message.defer_ms * 1_000_000
-            self.backend.defer_until(message.id, due_ns)
-        self.backend.put(message)
-
     def persist(self, now_ns: int) -> None:
-        """At shutdown: hand everything held in memory to the backend."""
-        for entry in self.queue:
-            if isinstance(entry, Run):
-                self.backend.put_records(run_records(entry.block, entry.start, entry.end))
-            else:
-                self._spill(entry)
+        """At shutdown: hand everything held in memory to the backend, a deferred message
+        with its due time (nsqd loses the delay here, #1375)."""
+        backend = self.backend
+        for held in self.queue:
+            block, start, end = held.block, held.start, held.end
+            if held.defer_ms > 0:
+                delay_ns = held.defer_ms * 1_000_000
+                for offset in run_offsets(block, start, end):
+                    due_ns = frame_timestamp(block, offset) + delay_ns
+                    backend.defer_until(frame_id(block, offset), due_ns)
+            backend.put_records(run_records(block, start, end))
         self.queue.clear()
         self.queued = 0
 
