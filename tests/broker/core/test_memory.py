@@ -11,13 +11,14 @@ from __future__ import annotations
 import gc
 import tracemalloc
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.broker.core.test_model import FakeClock, FakeConsumer, FakeScheduler, make_graph
 from trinsq.broker._timers import DeadlineScheduler
 from trinsq.broker.core._broker import PUBLISH_STEP, BrokerCore, Publication
+from trinsq.broker.core._deferred import DeferredFrames
 from trinsq.broker.core._frames import Block, Run
 from trinsq.broker.core._graph import TopicGraph
 from trinsq.broker.core._topic import Topic
@@ -93,15 +94,19 @@ def test_messages_a_topic_holds_without_channels_cost_a_few_bytes_a_message(
 
 
 def blocks_of(graph: TopicGraph) -> list[Block]:
+    """Every block a topic holds frames in: queued, held by the topic, in flight, deferred."""
     blocks: dict[int, Block] = {}
     for topic in graph.topics.values():
+        runs: list[Run] = list(topic.queue)
         for channel in topic.channels.values():
-            for entry in channel.queue:
-                if isinstance(entry, Run):
-                    blocks[id(entry.block)] = entry.block
+            runs += [entry for entry in channel.queue if isinstance(entry, Run)]
             for record in channel.in_flight.values():
                 if isinstance(record[4], Block):
                     blocks[id(record[4])] = record[4]
+            for _, deferred in channel.deferrals.waiting():
+                if isinstance(deferred, DeferredFrames):
+                    blocks.update((id(run[0]), run[0]) for run in deferred.runs)
+        blocks.update((id(run.block), run.block) for run in runs)
     return list(blocks.values())
 
 
@@ -132,10 +137,11 @@ def test_deleting_topics_drops_every_reference_timers_included(clock: FakeClock)
         baseline = tracemalloc.get_traced_memory()[0]
         fill(graph, consumer)
         topic, channel = graph.topics["t"], graph.topics["t"].channels["c"]
-        refs = [weakref.ref(topic), weakref.ref(channel), weakref.ref(graph.topics["held"])]
-        refs += [weakref.ref(block) for block in blocks_of(graph)]
-        assert len(refs) > 4
-        del topic, channel
+        held = graph.topics["held"]
+        refs: list[Callable[[], object]] = [weakref.ref(block) for block in blocks_of(graph)]
+        refs += [weakref.ref(topic), weakref.ref(channel), weakref.ref(held)]
+        assert len(refs) > 6
+        del topic, channel, held
         graph.delete_topic("t")
         graph.delete_topic("held")
         gc.collect()
@@ -151,6 +157,7 @@ def test_deleting_a_channel_drops_every_reference_timers_included(clock: FakeClo
     graph = make_graph(clock, timers)  # type: ignore[arg-type]
     consumer = FakeConsumer(1)
     fill(graph, consumer)
+    graph.delete_topic("held")
     channel = graph.topics["t"].channels["c"]
     refs = [weakref.ref(channel)] + [weakref.ref(block) for block in blocks_of(graph)]
     del channel
