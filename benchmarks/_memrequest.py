@@ -31,7 +31,7 @@ CASES = ("tcp-mpub", "http-mpub", "http-mpub-defer")
 DEFER_MS = 3_600_000
 
 
-def _status_kib(pid: int, field: str) -> int:
+def status_kib(pid: int, field: str) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith(field + ":"):
@@ -39,7 +39,7 @@ def _status_kib(pid: int, field: str) -> int:
     raise RuntimeError(f"no {field} for pid {pid}")
 
 
-def _reset_peak(pid: int) -> bool:
+def reset_peak(pid: int) -> bool:
     """Reset VmHWM to the current VmRSS (Linux 4.0+, needs the right to write clear_refs)."""
     try:
         with open(f"/proc/{pid}/clear_refs", "w") as clear:
@@ -153,14 +153,14 @@ def mem_request(
             http_post(http, "/debug/freememory")
         time.sleep(0.5)
         before = rss_bytes(pid)
-        peak_reset = _reset_peak(pid)
+        peak_reset = reset_peak(pid)
         count, send = _request(case, target, topic, messages)
         began = time.monotonic()
         with _PeakSampler(pid) as sampler:
             send()
         seconds = time.monotonic() - began
         answered = rss_bytes(pid)
-        hwm = _status_kib(pid, "VmHWM") * 1024 if peak_reset else 0
+        hwm = status_kib(pid, "VmHWM") * 1024 if peak_reset else 0
         peak = max(sampler.peak, hwm, answered)
         held = _held(target, topic)
         http_post(http, f"/topic/delete?topic={topic}", timeout=120)

@@ -6,6 +6,7 @@ import gc
 import logging
 import sys
 
+from ..common._freememory import return_free_memory
 from ..common._logging import configure_logging
 from ..common._running import run_until_signal
 from ._server import BrokerServer, serve_broker
@@ -14,17 +15,6 @@ from .config._options import BrokerOptions, OptionError
 __all__ = ["run_broker"]
 
 log = logging.getLogger("trinsq.broker")
-
-
-def _return_free_memory() -> None:
-    """Give the C heap's free pages back to the OS (glibc's malloc_trim): what importing
-    left behind, about 0.7 MB of an idle broker's resident memory. Elsewhere, nothing."""
-    try:
-        import ctypes  # already imported by trio
-
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def run_broker(options: BrokerOptions) -> int:
@@ -42,7 +32,7 @@ def run_broker(options: BrokerOptions) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    _return_free_memory()
+    return_free_memory()  # what importing left behind, about 0.7 MB of an idle broker
     try:
         server = BrokerServer(options)
     except OptionError as error:  # e.g. a TLS cert or key that cannot be loaded

@@ -20,6 +20,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from ..._version import NSQ_COMPAT_VERSION
+from ...common._freememory import return_free_memory
 from ...common._httpanswers import (
     BOOL_PARAMS,
     JSON_TYPE,
@@ -180,12 +181,14 @@ class BrokerHttpApi(BrokerEndpoints):
         name = self._existing_topic_name(validate=False)  # nsqd does not validate it here
         with answered_as_http():
             self.server.core.delete_topic(name)
+        return_free_memory()  # what it held may have been hundreds of MB
         return respond_v1(None)
 
     async def topic_empty(self) -> Response:
         name = self._existing_topic_name(validate=True)
         with answered_as_http():
             self.server.core.empty_topic(name)
+        return_free_memory()  # what it held may have been hundreds of MB
         return respond_v1(None)
 
     async def topic_pause(self, pause: bool) -> Response:
@@ -204,12 +207,14 @@ class BrokerHttpApi(BrokerEndpoints):
         topic_name, channel_name = self._existing_channel_args()
         with answered_as_http():
             self.server.core.delete_channel(topic_name, channel_name)
+        return_free_memory()  # what it held may have been hundreds of MB
         return respond_v1(None)
 
     async def channel_empty(self) -> Response:
         topic_name, channel_name = self._existing_channel_args()
         with answered_as_http():
             self.server.core.empty_channel(topic_name, channel_name)
+        return_free_memory()  # what it held may have been hundreds of MB
         return respond_v1(None)
 
     async def channel_pause(self, pause: bool) -> Response:
@@ -235,7 +240,9 @@ class BrokerHttpApi(BrokerEndpoints):
         return respond_v1(value)
 
     async def free_memory(self) -> Response:
-        gc.collect()  # the Python counterpart of Go's debug.FreeOSMemory
+        # The Python counterpart of Go's debug.FreeOSMemory: collect, then give back.
+        gc.collect()
+        return_free_memory()
         return respond(200, b"", None, v1=False)
 
     # trinsq's own endpoints, not nsqd's: no X-NSQ-Content-Type
