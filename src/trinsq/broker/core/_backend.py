@@ -7,6 +7,7 @@ nsqd spills to a disk queue (non-ephemeral; see _diskbackend.py) or drops (ephem
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Protocol
 
 from ._message import Message, decode_record
@@ -37,6 +38,9 @@ class Backend(Protocol):
 
     def defer_until(self, message_id: bytes, due_ns: int) -> None:
         """Remember that the message with this id is not due before Unix time ``due_ns``."""
+
+    def defer_many(self, message_ids: Sequence[bytes], due_ns: int) -> None:
+        """:meth:`defer_until` for each of ``message_ids`` (kept compact where it can)."""
 
     @property
     def durable_deferral(self) -> bool:
@@ -98,6 +102,9 @@ class OverflowBackend:
     def defer_until(self, message_id: bytes, due_ns: int) -> None:
         pass  # nothing outlives this process here
 
+    def defer_many(self, message_ids: Sequence[bytes], due_ns: int) -> None:
+        pass
+
     durable_deferral = False
 
     def release(self, message: Message) -> None:
@@ -128,6 +135,9 @@ class DiscardBackend:
         pass
 
     def defer_until(self, message_id: bytes, due_ns: int) -> None:
+        pass
+
+    def defer_many(self, message_ids: Sequence[bytes], due_ns: int) -> None:
         pass
 
     durable_deferral = False

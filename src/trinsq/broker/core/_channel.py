@@ -174,8 +174,7 @@ class Channel:
         """The frames' messages to the backend, never delivered, each due at ``due_ns``."""
         backend = self.backend
         for block, start, end, _ in runs:
-            for message_id in run_ids(block, start, end):
-                backend.defer_until(message_id, due_ns)
+            backend.defer_many(run_ids(block, start, end), due_ns)
             backend.put_records(run_records(block, start, end))
 
     def _queue_frames(self, runs: FrameRuns) -> int:

@@ -12,6 +12,7 @@ read back from the backend are :class:`Message` objects, copied per channel.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
@@ -119,9 +120,7 @@ class Topic:
                 ]
             )
             if defer_ms > 0:  # with its due time (nsqd loses the delay here, #1375)
-                due_ns = timestamp + defer_ms * 1_000_000
-                for message_id in ids[room:]:
-                    self.backend.defer_until(message_id, due_ns)
+                self.backend.defer_many(ids[room:], timestamp + defer_ms * 1_000_000)
 
     def _hold(self, block: Block, start: int, end: int, count: int, defer_ms: int) -> None:
         queue = self.queue
@@ -234,10 +233,14 @@ class Topic:
         for held in self.queue:
             block, start, end = held.block, held.start, held.end
             if held.defer_ms > 0:
+                # Due at publish time plus the delay: the same for each publish's messages.
                 delay_ns = held.defer_ms * 1_000_000
-                for offset in run_offsets(block, start, end):
-                    due_ns = frame_timestamp(block, offset) + delay_ns
-                    backend.defer_until(frame_id(block, offset), due_ns)
+                offsets = run_offsets(block, start, end)
+                for timestamp, same in itertools.groupby(
+                    offsets, key=lambda offset: frame_timestamp(block, offset)
+                ):
+                    ids = [frame_id(block, offset) for offset in same]
+                    backend.defer_many(ids, timestamp + delay_ns)
             backend.put_records(run_records(block, start, end))
         self.queue.clear()
         self.queued = 0

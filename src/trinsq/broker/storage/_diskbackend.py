@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from ..core._message import RECORD_HEADER_SIZE, Message, decode_record, encode_record
+from ._duetimes import DueTimes
 
 __all__ = ["RECORD_HEADER_SIZE", "DiskBackend", "QueueFile", "decode_record", "encode_record"]
 
@@ -78,7 +79,7 @@ class DiskBackend:
         self,
         queue: QueueFile,
         on_pending: Callable[[DiskBackend], None],
-        due: dict[bytes, int] | None = None,
+        due: Mapping[bytes, int] | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         *,
         pin: bool = False,
@@ -87,7 +88,7 @@ class DiskBackend:
     ) -> None:
         self.name = name
         self.queue = queue
-        self.due = {} if due is None else due
+        self.due = DueTimes(due)
         self.due_changed = False
         self.durable_deferral = pin
         self._clock_ns = clock_ns
@@ -221,6 +222,11 @@ class DiskBackend:
 
     def defer_until(self, message_id: bytes, due_ns: int) -> None:
         self.due[message_id] = due_ns
+        self.due_changed = True
+        self._on_change(self)
+
+    def defer_many(self, message_ids: Sequence[bytes], due_ns: int) -> None:
+        self.due.add_many(message_ids, due_ns)
         self.due_changed = True
         self._on_change(self)
 

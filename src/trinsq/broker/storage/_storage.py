@@ -9,6 +9,7 @@ before their OK, so every acknowledged message is on disk.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from ..config._options import BrokerOptions
 from ..core._snapshot import TopicMetadata
 from ._diskbackend import DiskBackend
 from ._diskqueue import DiskQueue, SyncJob
+from ._duetimes import DueTimes
 from ._metadata import DataPathLock, MetadataFile, read_metadata, write_metadata
 
 __all__ = ["Storage"]
@@ -34,6 +36,7 @@ RECORD_HEADER_SIZE: Final = 26
 # Beside each queue, trinsq keeps the due times of deferred messages it saved at shutdown.
 # Go nsqd ignores the file and delivers those messages at once, as it always does.
 DUE_SUFFIX: Final = ".diskqueue.deferred.json"
+_DUE_SLICE: Final = 4096  # entries written at a time
 
 
 def _due_path(data_path: str, queue_name: str) -> str:
@@ -41,6 +44,7 @@ def _due_path(data_path: str, queue_name: str) -> str:
 
 
 def _read_due(path: str) -> dict[bytes, int]:
+    """What :func:`_write_due` wrote (or json.dump did, before it)."""
     try:
         with open(path, "rb") as file:
             document = decode_json(file.read())
@@ -52,15 +56,25 @@ def _read_due(path: str) -> dict[bytes, int]:
         return {}
 
 
-def _write_due(path: str, due: dict[bytes, int]) -> None:
+def _write_due(path: str, due: DueTimes) -> None:
+    """Write ``{"due": {id: Unix ns, ...}}`` as json.dump would, a slice of entries at a time
+    (millions of them take no more memory than a slice)."""
     if not due:
         if os.path.exists(path):
             os.remove(path)
         return
-    document = {"due": {key.decode("ascii"): value for key, value in due.items()}}
     temporary = f"{path}.{random.getrandbits(63)}.tmp"
     with open(temporary, "w") as file:
-        json.dump(document, file)
+        entries = due.items()
+        separator = ""
+        file.write('{"due": {')
+        while piece := {
+            key.decode("ascii"): value for key, value in itertools.islice(entries, _DUE_SLICE)
+        }:
+            file.write(separator)
+            file.write(json.dumps(piece)[1:-1])  # the entries, without the braces
+            separator = ", "
+        file.write("}}")
         file.flush()
         os.fsync(file.fileno())
     os.replace(temporary, path)
@@ -68,7 +82,7 @@ def _write_due(path: str, due: dict[bytes, int]) -> None:
 
 def _run_jobs(
     metadata: tuple[str, bytes] | None,
-    due_files: list[tuple[str, dict[bytes, int]]],
+    due_files: list[tuple[str, DueTimes]],
     jobs: list[SyncJob],
 ) -> None:
     if metadata is not None:
@@ -197,7 +211,7 @@ class Storage:
         self._changed.pop(queue_name, None)
         if queue is not None:
             queue.delete()
-        _write_due(_due_path(self.data_path, queue_name), {})
+        _write_due(_due_path(self.data_path, queue_name), DueTimes())
 
     def commit(self, *, keep_failed: bool) -> bool:
         """Write what the operation just finished put into disk backends.
@@ -246,7 +260,8 @@ class Storage:
         for backend, _ in changed:
             if backend.due_changed:
                 backend.due_changed = False
-                due_files.append((_due_path(self.data_path, backend.name), dict(backend.due)))
+                path = _due_path(self.data_path, backend.name)
+                due_files.append((path, backend.due.snapshot()))
         jobs = [queue.prepare_sync() for queue in ordered]
         # What is still dirty (not chosen this time) stays noted for the next sync.
         self._changed = {b.name: b for b, queue in changed if queue.dirty()}
