@@ -25,6 +25,7 @@ EXPECTED = {
     "consumers": "c100_msgs_per_s",
     "latency": "p999_ms",
     "rss-queued": "rss_mib",
+    "mem-request": "http_mpub_defer_left_mib",
     "idle": "cpu_percent",
     "fairness": "pub_p99_ms",
     "lookup": "lookup_p99_ms",
@@ -47,6 +48,7 @@ def smoke() -> int:
         reports.append(sc.consumers(target, messages=2000, procs=2, duration=10))
         reports.append(sc.latency(target, rate=1000, warmup=0.2, duration=0.5))
         reports.append(sc.rss_queued(target, messages=2000, procs=2, settle=0.1))
+        reports.append(sc.mem_request(target, settle=0.1, messages=2000))
         reports.append(sc.idle(target, connections=200, procs=2, heartbeat_ms=1000, hold=1.0))
         reports.append(sc.topics(target, sizes=(5, 20), channels=3, duration=0.3))
         reports.append(
