@@ -18,13 +18,13 @@ import struct
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Protocol
 
 import attrs
 
 from ...protocol import append_message_frame
 from ._backend import Backend
-from ._deferred import DeferredMessages
+from ._consumer import Consumer, Scheduler
+from ._deferred import DeferredMessages, put_deferred_records
 from ._frames import (
     Block,
     FrameRuns,
@@ -32,7 +32,6 @@ from ._frames import (
     append_run,
     decode_frames,
     run_end,
-    run_ids,
     run_messages,
     run_records,
 )
@@ -47,35 +46,11 @@ from ._inflight import (
 from ._message import Message
 from ._quantile import LatencyStream
 
-__all__ = ["Channel", "ChannelError", "Consumer", "Scheduler"]
+__all__ = ["Channel", "ChannelError", "Consumer", "Scheduler"]  # the last two from _consumer
 
 
 class ChannelError(Exception):
     """A FIN/REQ/TOUCH/SUB the channel refuses; the text is nsqd's."""
-
-
-class Consumer(Protocol):
-    """What a channel needs from a subscribed client."""
-
-    @property
-    def id(self) -> int: ...
-
-    def wake(self) -> None:
-        """Something the pump waits for changed: messages arrived, or a slot freed."""
-
-    def message_timed_out(self) -> None:
-        """One of this client's in-flight messages timed out and was requeued."""
-
-    def close(self) -> None:
-        """The channel is going away: end this client's connection."""
-
-    def in_flight_dropped(self) -> None:
-        """The channel was emptied: this client has nothing in flight any more."""
-
-
-class Scheduler(Protocol):
-    def schedule(self, channel: Channel, due: float) -> None:
-        """Call ``channel.on_due(due)`` at monotonic time ``due``."""
 
 
 # A frame's size and id (after type, timestamp and attempts).
@@ -163,19 +138,13 @@ class Channel:
         if self.backend.durable_deferral:
             # Crash-safe: the messages and their due time go to disk; each is deferred in
             # memory when a consumer's take reads it back.
-            self._put_deferred_records(runs, self.wall_clock_ns() + defer_ms * 1_000_000)
+            due_ns = self.wall_clock_ns() + defer_ms * 1_000_000
+            put_deferred_records(self.backend, runs, due_ns)
             self._wake_waiting(count)
             return
         due = self.clock() + defer_ms / 1000
         self.deferrals.add_frames(runs, due)
         self._reschedule(due)
-
-    def _put_deferred_records(self, runs: FrameRuns, due_ns: int) -> None:
-        """The frames' messages to the backend, never delivered, each due at ``due_ns``."""
-        backend = self.backend
-        for block, start, end, _ in runs:
-            backend.defer_many(run_ids(block, start, end), due_ns)
-            backend.put_records(run_records(block, start, end))
 
     def _queue_frames(self, runs: FrameRuns) -> int:
         """Queue runs of frames, what has no room going to the backend; how many messages."""
@@ -521,7 +490,6 @@ class Channel:
         """At shutdown, as nsqd does: queued, in-flight and deferred messages all go to the
         backend (in-flight ones keep their attempts); deferred ones also keep their due time."""
         backend = self.backend
-        now = self.clock()
         for entry in self.queue:
             if isinstance(entry, Run):
                 backend.put_records(run_records(entry.block, entry.start, entry.end))
@@ -529,13 +497,7 @@ class Channel:
                 backend.put(entry)
         for record in self.in_flight.values():
             backend.put(in_flight_message(record))
-        for due, deferred in self.deferrals.waiting():
-            due_ns = now_ns + max(round((due - now) * 1e9), 0)
-            if isinstance(deferred, Message):
-                backend.defer_until(deferred.id, due_ns)
-                backend.put(deferred)
-            else:
-                self._put_deferred_records(deferred.runs, due_ns)
+        self.deferrals.persist(backend, self.clock(), now_ns)
         self.queue.clear()
         self.queued = 0
         self.in_flight.clear()

@@ -14,12 +14,20 @@ import heapq
 import itertools
 from collections.abc import Iterator, Mapping
 
-from ._frames import FrameRuns, frame_message, run_offsets
+from ._backend import Backend
+from ._frames import FrameRuns, frame_message, run_ids, run_offsets, run_records
 from ._message import Message
 
-__all__ = ["DeferredFrames", "DeferredMessages"]
+__all__ = ["DeferredFrames", "DeferredMessages", "put_deferred_records"]
 
 _sequence = itertools.count()
+
+
+def put_deferred_records(backend: Backend, runs: FrameRuns, due_ns: int) -> None:
+    """The frames' messages to ``backend``, never delivered, each due at Unix ``due_ns``."""
+    for block, start, end, _ in runs:
+        backend.defer_many(run_ids(block, start, end), due_ns)
+        backend.put_records(run_records(block, start, end))
 
 
 class DeferredFrames:
@@ -109,6 +117,17 @@ class DeferredMessages:
                     yield due, entry
             elif self._due.get(entry.id) == due:
                 yield due, entry
+
+    def persist(self, backend: Backend, now: float, now_ns: int) -> None:
+        """At shutdown: everything waiting to ``backend``, with its due time as Unix ns
+        (``now`` on the monotonic clock is ``now_ns``; what is overdue is due at once)."""
+        for due, entry in self.waiting():
+            due_ns = now_ns + max(round((due - now) * 1e9), 0)
+            if isinstance(entry, Message):
+                backend.defer_until(entry.id, due_ns)
+                backend.put(entry)
+            else:
+                put_deferred_records(backend, entry.runs, due_ns)
 
     def clear(self) -> None:
         for _, _, entry in self._heap:
