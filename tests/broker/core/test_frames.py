@@ -7,8 +7,6 @@ import gc
 import weakref
 from collections import deque
 
-import pytest
-
 from tests.broker.core.test_model import FakeClock, FakeConsumer, FakeScheduler, make_graph
 from trinsq.broker.core._backend import OverflowBackend
 from trinsq.broker.core._frames import Run, decode_frames, run_records
@@ -17,16 +15,6 @@ from trinsq.broker.core._message import decode_record, encode_record
 from trinsq.protocol import encode_message
 
 WALL = 1_700_000_000_000_000_000
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def scheduler() -> FakeScheduler:
-    return FakeScheduler()
 
 
 def test_a_take_sends_nsqds_frames_in_one_piece(clock: FakeClock, scheduler: FakeScheduler) -> None:

@@ -30,16 +30,6 @@ HOUR_MS = 3_600_000
 BYTES_PER_MESSAGE = 24
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def scheduler() -> FakeScheduler:
-    return FakeScheduler()
-
-
 def publish_in_steps(graph: TopicGraph, topic: Topic, bodies: list[bytes], defer_ms: int) -> None:
     """As the TCP and HTTP adapters carry out an MPUB: a publication in steps."""
     publication = Publication(graph, topic, bodies, defer_ms)

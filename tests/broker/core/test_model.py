@@ -56,16 +56,6 @@ class FakeConsumer:
         self.dropped = True
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def scheduler() -> FakeScheduler:
-    return FakeScheduler()
-
-
 def make_graph(clock: FakeClock, scheduler: FakeScheduler, **options: object) -> TopicGraph:
     return TopicGraph(
         BrokerOptions(node_id=1, **options),  # type: ignore[arg-type]
