@@ -100,3 +100,26 @@ async def test_a_deferred_publish_to_disk_keeps_its_due_times_in_a_few_bytes_a_m
     await store.sync()
     saved = _read_due(str(tmp_path / f"{name}.diskqueue.deferred.json"))
     assert saved == dict(store.backends[name].due.items())
+
+
+async def test_deferred_messages_a_topic_spilled_stay_compact_once_a_channel_takes_them(
+    tmp_path: Path,
+) -> None:
+    options = BrokerOptions(node_id=1, data_path=str(tmp_path), mem_queue_size=100)
+    store = Storage(options)
+    graph = TopicGraph(options, FakeClock(), FakeScheduler(), persistence=store)
+    topic = graph.get_topic("t")
+    publish_in_steps(graph, topic, [b"%d" % number for number in range(MESSAGES)], HOUR_MS)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        channel = topic.get_channel("c")
+        while topic.deliver_backlog():
+            store.commit(keep_failed=True)
+        gc.collect()
+        per_message = (tracemalloc.get_traced_memory()[0] - before) / MESSAGES
+    finally:
+        tracemalloc.stop()
+    assert (len(channel.deferred), channel.depth) == (MESSAGES, 0)
+    assert per_message < 24

@@ -142,14 +142,17 @@ class Topic:
 
     def _fan_out(self, messages: list[Message]) -> None:
         """Messages read back from the backend, to every channel."""
-        if all(message.defer_ms <= 0 and message.pin is None for message in messages):
-            # Held since published, never delivered: frames like a new publish.
-            runs = self.frames.write(
-                [message.id for message in messages],
-                [message.body for message in messages],
-                [message.timestamp for message in messages],
-            )
-            self._fan_out_frames(runs, 0)
+        if all(message.pin is None for message in messages):
+            # Held since published, never delivered: frames like a new publish, deferred
+            # ones by what is left of their delay (the same for a whole publish, mostly).
+            for defer_ms, same in itertools.groupby(messages, key=lambda m: max(m.defer_ms, 0)):
+                group = list(same)
+                runs = self.frames.write(
+                    [message.id for message in group],
+                    [message.body for message in group],
+                    [message.timestamp for message in group],
+                )
+                self._fan_out_frames(runs, defer_ms)
             return
         channels = list(self.channels.values())
         # Copy before any channel sees the messages: a channel changes its own copy (a
