@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import gc
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
@@ -12,6 +14,22 @@ from tests.support import RawClient
 from trinsq import RunningBroker, open_broker
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def restore_process_state() -> Iterator[None]:
+    """`trinsq broker` run in-process tunes the collector and takes over trinsq's loggers;
+    later tests get them back as they were."""
+    threshold = gc.get_threshold()
+    loggers = [logging.getLogger("trinsq"), logging.getLogger("trinsq.http")]
+    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @pytest.fixture

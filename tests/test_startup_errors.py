@@ -8,8 +8,6 @@ an address no test machine has, so binding it fails with "cannot assign requeste
 from __future__ import annotations
 
 import errno
-import gc
-import logging
 import os
 import shutil
 import socket
@@ -33,6 +31,8 @@ NOT_LOCAL = "192.0.2.1:0"
 REASONS = {"busy": "address already in use", "not-local": "cannot assign requested address"}
 ERRNOS = {"busy": errno.EADDRINUSE, "not-local": errno.EADDRNOTAVAIL}
 PROCESS_TIMEOUT = 60  # seconds; a start-up failure takes well under one even on a busy machine
+# `trinsq broker` run in-process tunes the collector and takes over trinsq's loggers.
+pytestmark = pytest.mark.usefixtures("restore_process_state")
 
 
 @pytest.fixture
@@ -47,22 +47,6 @@ def busy() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     return make_certificates(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(autouse=True)
-def _restore_process_state() -> Iterator[None]:
-    """`trinsq broker` run in-process tunes the collector and takes over trinsq's loggers;
-    later tests get them back as they were."""
-    threshold = gc.get_threshold()
-    loggers = [logging.getLogger("trinsq"), logging.getLogger("trinsq.http")]
-    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
-    yield
-    gc.unfreeze()
-    gc.set_threshold(*threshold)
-    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 def _address(problem: str, busy: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import trio
 
-from ._startup import StartupError, startup_failure
+from ._startup import StartupError, leaf_errors, startup_failure
 
 __all__ = ["Stoppable", "host_port", "run_until_signal", "single_errors"]
 
@@ -40,15 +40,20 @@ def run_until_signal(
 ) -> int:
     """Run ``serve(server)`` in the foreground; SIGINT or SIGTERM stops it gracefully.
 
-    Returns the exit status: 0 after a signal, 1 with one line on stderr when an OS error
-    stops it (at start-up a :class:`StartupError` saying what failed where: an address in
-    use, a locked or unwritable data path).
+    Returns the exit status: 0 after a signal; 1 when an error stops it. An OS error before
+    the server has started is told in one line on stderr (a :class:`StartupError` saying
+    what failed where: an address in use, a locked or unwritable data path); any other
+    error, and any error once it serves, is logged as it is: its type, message and
+    traceback.
     """
+    started = False
 
     async def main() -> None:
+        nonlocal started
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 await nursery.start(serve, server)
+                started = True
                 async for signum in signals:
                     log.info("received signal %s", signal.Signals(signum).name)
                     server.request_shutdown()
@@ -57,13 +62,28 @@ def run_until_signal(
 
     try:
         trio.run(main)
-    except BaseException as error:
-        failure = startup_failure(error)
-        if failure is None:
-            raise
-        print(f"trinsq {name}: {failure}", file=sys.stderr)
+    except Exception as error:
+        failure = None if started else startup_failure(error)
+        if failure is not None:
+            print(f"trinsq {name}: {failure}", file=sys.stderr)
+        else:
+            _report_crash(name, error, log)
         return 1
     return 0
+
+
+def _report_crash(name: str, error: Exception, log: logging.Logger) -> None:
+    """Log what stopped the server, unwrapped from trio's exception groups when it is one
+    error (what a group says of itself, "Exceptions from Trio nursery", tells nothing)."""
+    leaves = leaf_errors(error)
+    shown = leaves[0] if len(leaves) == 1 else error
+    log.critical(
+        "trinsq %s stopped by an unexpected error - %s: %s",
+        name,
+        type(shown).__name__,
+        shown,
+        exc_info=shown,
+    )
 
 
 @asynccontextmanager

@@ -16,6 +16,7 @@ from ._sockets import TcpListener, open_tcp_listeners
 __all__ = [
     "StartupError",
     "bind_http_socket",
+    "leaf_errors",
     "listen_failed",
     "open_listeners",
     "os_reason",
@@ -90,7 +91,7 @@ async def start_http(
     try:
         bound: tuple[str, int] = await nursery.start(serve)
     except (OSError, BaseExceptionGroup) as error:
-        leaves = list(_leaves(error))
+        leaves = leaf_errors(error)
         if len(leaves) != 1 or not isinstance(leaves[0], OSError):
             raise
         failure = leaves[0]
@@ -103,10 +104,16 @@ async def start_http(
 def startup_failure(error: BaseException) -> OSError | None:
     """The one OS error (a :class:`StartupError` after our conversions) that stopped a
     server, however deep in exception groups its nurseries put it; None for anything else."""
-    leaves = list(_leaves(error))
+    leaves = leaf_errors(error)
     if len(leaves) == 1 and isinstance(leaves[0], OSError):
         return leaves[0]
     return None
+
+
+def leaf_errors(error: BaseException) -> list[BaseException]:
+    """The errors inside ``error``'s exception groups, however deep (``[error]`` when it is
+    not a group)."""
+    return list(_leaves(error))
 
 
 def _leaves(error: BaseException) -> Iterator[BaseException]:
