@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import resource
+import socket
 import struct
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Generic, TypeVar
 
 import trio
@@ -21,6 +25,7 @@ __all__ = [
     "RawClient",
     "StreamClient",
     "body",
+    "descriptors_used_up",
     "mpub_body",
     "run_broker_process",
 ]
@@ -168,14 +173,19 @@ class BrokerProcess:
 
 
 @asynccontextmanager
-async def run_broker_process(*flags: str, command: str = "broker") -> AsyncIterator[BrokerProcess]:
+async def run_broker_process(
+    *flags: str, command: str = "broker", preexec_fn: Callable[[], object] | None = None
+) -> AsyncIterator[BrokerProcess]:
     """Start ``python -m trinsq broker`` (or another ``command``) on OS-chosen ports with
-    ``flags``; kill it on exit if it is still running."""
+    ``flags``; kill it on exit if it is still running. ``preexec_fn`` runs in the child
+    before it starts Python (e.g. to lower a resource limit)."""
     command_line = [
         sys.executable, "-m", "trinsq", command,
         "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", *flags,
     ]  # fmt: skip
-    process = await trio.lowlevel.open_process(command_line, stderr=subprocess.PIPE)
+    process = await trio.lowlevel.open_process(
+        command_line, stderr=subprocess.PIPE, preexec_fn=preexec_fn
+    )
     assert process.stderr is not None
     try:
         log = bytearray()
@@ -195,3 +205,28 @@ async def run_broker_process(*flags: str, command: str = "broker") -> AsyncItera
             process.kill()
             await process.wait()
         await process.stderr.aclose()
+
+
+@contextmanager
+def descriptors_used_up() -> Iterator[None]:
+    """While inside, this process can open no file descriptor (EMFILE): its soft
+    RLIMIT_NOFILE is lowered to a little above what is open and the rest taken by sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    hog: list[socket.socket] = []
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 8, hard))
+        assert _open_sockets_until_refused(hog) == errno.EMFILE
+        yield
+    finally:
+        for sock in hog:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _open_sockets_until_refused(hog: list[socket.socket]) -> int | None:
+    """Open sockets into ``hog`` until the process may open no more; return the errno."""
+    while True:
+        try:
+            hog.append(socket.socket())
+        except OSError as error:
+            return error.errno

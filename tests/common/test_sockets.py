@@ -4,8 +4,6 @@ accept loop's handling of a process out of descriptors."""
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
 import resource
 import socket
 from collections.abc import Awaitable, Callable
@@ -14,6 +12,7 @@ import pytest
 import trio
 import trio.testing
 
+from tests.support import descriptors_used_up
 from trinsq.common._sockets import (
     SocketStream,
     TcpListener,
@@ -162,8 +161,6 @@ async def test_out_of_descriptors_the_accept_loop_waits_and_recovers(
     free up, as Go's servers do."""
     listeners = await open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    hog: list[socket.socket] = []
     async with trio.open_nursery() as nursery:
         await nursery.start(
             lambda task_status: serve_tcp_listeners(
@@ -172,37 +169,18 @@ async def test_out_of_descriptors_the_accept_loop_waits_and_recovers(
         )
         client = socket.socket()
         client.setblocking(False)
-        try:
-            # Use up every descriptor, then let the client (made before) connect: the kernel
-            # completes the handshake, but accept(2) fails with EMFILE until some are freed.
-            resource.setrlimit(resource.RLIMIT_NOFILE, (len(_open_fds()) + 8, hard))
-            assert _use_up_descriptors(hog) == errno.EMFILE
+        # Use up every descriptor, then let the client (made before) connect: the kernel
+        # completes the handshake, but accept(2) fails with EMFILE until some are freed.
+        with descriptors_used_up():
             with pytest.raises(BlockingIOError):
                 client.connect(("127.0.0.1", port))
             while "EMFILE" not in caplog.text:
                 await trio.sleep(0.05)
-        finally:
-            for sock in hog:
-                sock.close()
-            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         stream = SocketStream(client)
         await stream.send_all(b"still serving")
         assert await stream.receive_some() == b"still serving"
         await stream.aclose()
         nursery.cancel_scope.cancel()
-
-
-def _open_fds() -> list[str]:
-    return os.listdir("/proc/self/fd")
-
-
-def _use_up_descriptors(hog: list[socket.socket]) -> int | None:
-    """Open sockets into ``hog`` until the process may open no more; return the errno."""
-    while True:
-        try:
-            hog.append(socket.socket())
-        except OSError as error:
-            return error.errno
 
 
 async def test_listener_accept_returns_a_stream() -> None:
