@@ -7,26 +7,21 @@ go-diskqueue runs an I/O goroutine; here the owner drives the queue from its eve
 every method costs at most a few syscalls: :meth:`DiskQueue.put` none, :meth:`DiskQueue.flush`
 one write per file, :meth:`DiskQueue.pop` one large pread per many records. The slow part,
 fsync, is packaged by :meth:`DiskQueue.prepare_sync` as a :class:`SyncJob` for a worker thread.
-No trio here.
+An OS error (out of descriptors, disk full) fails the one call that met it and leaves the queue
+as it was, so the call can simply be made again later. No trio here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Iterable, Sequence
 
-from ._diskformat import (
-    LENGTH,
-    disk_queue_file_name,
-    format_metadata,
-    metadata_file_name,
-    parse_metadata,
-)
+from ._diskformat import LENGTH, disk_queue_file_name, format_metadata, metadata_file_name
+from ._diskload import read_positions
 from ._diskpins import Pins
 from ._diskreadahead import ReadAhead
-from ._diskrecover import count_records, data_file_numbers, data_files_in, impossible_metadata
+from ._diskrecover import data_files_in
 from ._disksync import MetaGuard, SyncJob, write_all
 from ._diskwritefiles import WriteFiles
 
@@ -50,7 +45,8 @@ class DiskQueue:
     write position is the end of the data written. Depth is go-diskqueue's counter, which can
     be stale after an unclean shutdown; it is reset to 0 whenever the reader catches up with
     the writer. Pending puts are never served before they are flushed, so a flush error only
-    ever takes back records nobody has seen.
+    ever takes back records nobody has seen. A queue whose metadata cannot be read (EMFILE)
+    is made all the same; the first call that needs its positions reads it, or raises.
     """
 
     def __init__(
@@ -91,7 +87,12 @@ class DiskQueue:
         self._closed = False
         self._pins = Pins()  # popped records not yet released (crash-safe mode)
         self._last_start = (0, 0)
-        self._load()
+        self._loaded = False
+        self._empty_when_loaded = False
+        try:
+            self._ensure_loaded()
+        except OSError as error:
+            self._log.error("DISKQUEUE(%s) failed to retrieveMetaData - %s", self.name, error)
 
     @property
     def depth(self) -> int:
@@ -106,8 +107,10 @@ class DiskQueue:
 
     def put_many(self, records: Iterable[bytes]) -> None:
         """Queue records for the next :meth:`flush`, in order. A record of invalid size
-        raises :class:`DiskQueueError`; the ones before it stay queued."""
+        raises :class:`DiskQueueError`; the ones before it stay queued. Raises OSError,
+        queueing nothing, when the metadata is still to be read and cannot be."""
         self._check_open()
+        self._ensure_loaded()
         smallest, largest = self._min_msg_size, self._max_msg_size
         file_limit = self._max_bytes_per_file
         pack = LENGTH.pack
@@ -182,6 +185,8 @@ class DiskQueue:
         (EMFILE, EACCES, EIO...) are re-raised with nothing changed; only a missing file or
         bad data sets a file aside as ``.bad``.
         """
+        self._check_open()
+        self._ensure_loaded()
         self.flush()
         while (self._rnum, self._rpos) < (self._fnum, self._fpos):
             self._last_start = (self._rnum, self._rpos)
@@ -272,29 +277,52 @@ class DiskQueue:
         """Flush and snapshot; the returned job does the fsyncs and the metadata write.
 
         Await each job before calling :meth:`close`; :meth:`empty` and :meth:`delete` make
-        jobs still running skip their metadata write.
+        jobs still running skip their metadata write. An OSError (the metadata cannot be
+        read) leaves the queue as it was, still to sync; so does :meth:`sync_failed` once a
+        job failed.
         """
+        self._ensure_loaded()
         self.flush()
-        fds = self._write_files.take_for_sync()
+        write_files = self._write_files
+        fds = write_files.take_for_sync()
         self._seq += 1
         self._ops = 0
         self._need_sync = False
         read_num, read_pos = self._pins.read_position((self._rnum, self._rpos))
         depth = self._depth + len(self._pins)
         text = format_metadata(depth, (read_num, read_pos), (self._fnum, self._fpos))
-        return SyncJob(fds, self._meta_path, text, self._guard, self._seq)
+        return SyncJob(fds, write_files.give_back, self._meta_path, text, self._guard, self._seq)
+
+    def sync_failed(self) -> None:
+        """The job of the last :meth:`prepare_sync` failed: the next sync does it again."""
+        self._need_sync = True
 
     def empty(self) -> None:
-        """Drop everything, pending puts included, as go-diskqueue's Empty."""
+        """Drop everything, pending puts included, as go-diskqueue's Empty.
+
+        A queue whose metadata cannot be read yet is empty from now on as far as anyone can
+        see, and its files are deleted once the metadata says which they are.
+        """
         self._check_open()
+        if not self._loaded:
+            try:
+                self._ensure_loaded()
+            except OSError as error:
+                self._log.error("DISKQUEUE(%s) failed to empty yet - %s", self.name, error)
+                self._empty_when_loaded = True
+                return
         self._log.info("DISKQUEUE(%s): emptying", self.name)
         self._pins.clear()
         self._delete_unpinned_files()
         self._skip_to_next_file()
         with self._guard.lock:
             self._guard.floor = self._seq + 1
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.unlink(self._meta_path)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                self._log.error("DISKQUEUE(%s) failed to remove metadata - %s", self.name, error)
         self._ops = 0
         self._need_sync = False
 
@@ -302,6 +330,8 @@ class DiskQueue:
         """Empty and close without persisting metadata (a deleted topic or channel)."""
         self.empty()
         self._log.info("DISKQUEUE(%s): deleting", self.name)
+        if not self._loaded:
+            self._log.error("DISKQUEUE(%s) data files left behind: no metadata", self.name)
         self._closed = True
         self._close_files()
 
@@ -310,6 +340,9 @@ class DiskQueue:
         if self._closed:
             return
         self._log.info("DISKQUEUE(%s): closing", self.name)
+        if not self._loaded:  # nothing changed since it was opened: nothing to write
+            self._closed = True
+            return
         try:
             self.flush()
         finally:
@@ -326,60 +359,24 @@ class DiskQueue:
     def _file(self, number: int) -> str:
         return disk_queue_file_name(self._data_path, self.name, number)
 
-    def _load(self) -> None:
-        try:
-            with open(self._meta_path, "rb") as f:
-                text = f.read().decode("ascii", "replace")
-        except FileNotFoundError:
-            text = None
-        if text is not None:
-            recorded = parse_metadata(text)
-            problem = recorded and impossible_metadata(recorded, self._file(recorded[1]))
-            if recorded is None or problem:
-                self._log.error(
-                    "DISKQUEUE(%s) failed to retrieveMetaData - %s is not valid metadata%s",
-                    self.name,
-                    self._meta_path,
-                    f" ({problem})" if problem else "",
-                )
-                self._read_every_file()
-            else:
-                self._depth, self._rnum, self._rpos, self._fnum, self._fpos = recorded
-        # A write file that does not end at the recorded position (metadata not synced
-        # before a crash, or data files without metadata) is left for the reader to salvage.
-        path = self._file(self._fnum)
-        try:
-            size = os.stat(path).st_size
-        except FileNotFoundError:
-            size = 0
-        if size != self._fpos:
-            what = (path, self._fpos, size)
-            self._log.warning("DISKQUEUE(%s) %s writePos %d != size %d, new file", self.name, *what)
-            self._fnum += 1
-            self._fpos = 0
-        if self._depth < 0:
-            # A count that went below zero while salvaging (go-diskqueue's too): count again.
-            self._depth = self._count(self._files_in(range(self._rnum, self._fnum + 1)))
+    def _ensure_loaded(self) -> None:
+        """Take the positions from the metadata unless done already.
+
+        Raises:
+            OSError: the metadata cannot be read (nothing changes; a later call tries again).
+        """
+        if self._loaded:
+            return
+        sizes = (self._min_msg_size, self._max_msg_size)
+        positions = read_positions(self.name, self._data_path, sizes, self._log)
+        self._depth, self._rnum, self._rpos, self._fnum, self._fpos = positions
         self._wnum, self._wpos = self._fnum, self._fpos
         self._pins.restart(self._rnum)
+        self._loaded = True
         self._check_tail()
-
-    def _read_every_file(self) -> None:
-        """Read every data file from the start, and write after the last (recovery)."""
-        numbers = data_file_numbers(self._data_path, self.name)
-        if numbers:
-            self._rnum, self._rpos = numbers[0], 0
-            self._fnum, self._fpos = numbers[-1] + 1, 0
-            self._depth = self._count(numbers)
-            what = (self._depth, numbers[0], numbers[-1])
-            self._log.warning(
-                "DISKQUEUE(%s) reading all data: %d records in files %d-%d", self.name, *what
-            )
-
-    def _count(self, files: Sequence[int]) -> int:
-        read, write = (self._rnum, self._rpos), (self._fnum, self._fpos)
-        sizes = (self._min_msg_size, self._max_msg_size)
-        return count_records(self._data_path, self.name, files, read, write, sizes)
+        if self._empty_when_loaded:
+            self._empty_when_loaded = False
+            self.empty()
 
     def _files_in(self, numbers: range) -> Sequence[int]:
         return data_files_in(self._data_path, self.name, numbers)

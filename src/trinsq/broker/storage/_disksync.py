@@ -1,7 +1,8 @@
 """The thread-side half of the disk queue: fsync files, then write metadata atomically.
 
-A :class:`SyncJob` owns duplicated file descriptors and a text snapshot taken on the event
-loop, and touches no queue state, so it can run in a worker thread while the queue goes on.
+A :class:`SyncJob` borrows the queue's file descriptors and holds a text snapshot taken on the
+event loop, and touches no other queue state, so it can run in a worker thread while the
+queue goes on.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import threading
+from collections.abc import Callable
 
 __all__ = ["MetaGuard", "SyncJob", "write_all"]
 
@@ -35,13 +37,26 @@ class MetaGuard:
 class SyncJob:
     """fsync the queue's files, then persist a metadata snapshot; safe to run in a thread.
 
-    It owns duplicated file descriptors and a text snapshot, and touches no queue state.
+    Args:
+        fds: descriptors to fsync, borrowed: handed to ``give_back`` once done with.
+        give_back: takes the descriptors back (called from the job's thread).
+        meta_path: the metadata file to replace.
+        text: the metadata to write.
+        guard: keeps an older snapshot from replacing a newer one.
+        seq: this snapshot's number.
     """
 
     def __init__(
-        self, fds: list[int], meta_path: str, text: str, guard: MetaGuard, seq: int
+        self,
+        fds: list[int],
+        give_back: Callable[[list[int]], None],
+        meta_path: str,
+        text: str,
+        guard: MetaGuard,
+        seq: int,
     ) -> None:
         self._fds = fds
+        self._give_back = give_back
         self._meta_path = meta_path
         self._text = text
         self._guard = guard
@@ -52,8 +67,7 @@ class SyncJob:
             for fd in self._fds:
                 os.fsync(fd)
         finally:
-            for fd in self._fds:
-                os.close(fd)
+            self._give_back(self._fds)
         # As go-diskqueue's persistMetaData: temporary file, fsync, rename.
         tmp = f"{self._meta_path}.{random.getrandbits(63)}.tmp"
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -4,13 +4,18 @@ A flush that rolls over into new files leaves the files it finished open until t
 job has fsynced them (:meth:`WriteFiles.take_for_sync`); a flush that fails takes its files
 back (:meth:`WriteFiles.take_back`). File numbers and positions are the queue's; this holds
 only the descriptors. No trio here.
+
+A sync job borrows the descriptors it fsyncs rather than duplicates of them, so a sync needs
+no descriptor of its own (a broker out of descriptors still syncs); one the queue closes
+while a job has it is closed when the job gives it back.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 
 __all__ = ["WriteFiles"]
 
@@ -29,6 +34,11 @@ class WriteFiles:
         self._fd: int | None = None  # the write file, once opened
         # Earlier write files still open so that the next sync job can fsync them.
         self._retired: list[int] = []
+        # Descriptors lent to sync jobs (how many have each), and those of them to close
+        # once given back. Jobs give them back from their threads: hence the lock.
+        self._lock = threading.Lock()
+        self._lent: dict[int, int] = {}
+        self._doomed: set[int] = set()
 
     def current(self, number: int, position: int) -> int:
         """The write file's descriptor; opened (created if need be) at ``position`` if it is
@@ -65,7 +75,7 @@ class WriteFiles:
         """A flush failed: remove the files it ``opened`` and cut the write file back to
         ``start``, where it was before."""
         for num, fd in opened:
-            os.close(fd)
+            self._close(fd)
             try:
                 os.unlink(self._file_name(num))
             except OSError as error:
@@ -77,24 +87,47 @@ class WriteFiles:
             except OSError as error:
                 # Reopening seeks to the recorded position, so the next flush overwrites.
                 self._log.error("DISKQUEUE(%s) failed to truncate - %s", self._name, error)
-                os.close(self._fd)
+                self._close(self._fd)
                 self._fd = None
 
     def take_for_sync(self) -> list[int]:
-        """Descriptors for a sync job to fsync and close: the files retired since the last
-        job, and a duplicate of the write file's."""
-        current = [os.dup(self._fd)] if self._fd is not None else []
-        fds, self._retired = self._retired + current, []
+        """Descriptors for a sync job to fsync, lent until it hands them to :meth:`give_back`:
+        the files retired since the last job (closed once given back) and the write file."""
+        retired, self._retired = self._retired, []
+        fds = retired if self._fd is None else [*retired, self._fd]
+        with self._lock:
+            for fd in fds:
+                self._lent[fd] = self._lent.get(fd, 0) + 1
+            self._doomed.update(retired)
         return fds
+
+    def give_back(self, fds: Iterable[int]) -> None:
+        """A sync job is done with ``fds``; safe to call from its thread."""
+        with self._lock:
+            for fd in fds:
+                left = self._lent.pop(fd) - 1
+                if left:
+                    self._lent[fd] = left
+                elif fd in self._doomed:
+                    self._doomed.discard(fd)
+                    os.close(fd)
 
     def close_write_file(self) -> None:
         """Close the write file (nothing more goes into it); retired files stay open."""
         if self._fd is not None:
-            os.close(self._fd)
+            self._close(self._fd)
             self._fd = None
 
     def close(self) -> None:
         for fd in self._retired:
-            os.close(fd)
+            self._close(fd)
         self._retired = []
         self.close_write_file()
+
+    def _close(self, fd: int) -> None:
+        """Close ``fd`` now, or when the last sync job using it gives it back."""
+        with self._lock:
+            if fd in self._lent:
+                self._doomed.add(fd)
+                return
+        os.close(fd)
