@@ -16,7 +16,7 @@ def message(index: int) -> Message:
     return Message(b"%016d" % index, b"body %d" % index, 1_700_000_000_000_000_000)
 
 
-def storage(tmp_path: Path, **options: int) -> Storage:
+def storage(tmp_path: Path, **options: float) -> Storage:
     return Storage(BrokerOptions(node_id=1, data_path=str(tmp_path), **options))  # type: ignore[arg-type]
 
 

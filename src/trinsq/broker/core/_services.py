@@ -43,7 +43,11 @@ class StorageService(Protocol):
 
     crash_safe: bool
     write_error: str  # the last failed write, for E_PUB_FAILED
-    health_error: str | None  # set while writes fail: /ping answers NOK
+
+    @property
+    def health_error(self) -> str | None:
+        """Set while writes or syncs fail: /ping answers NOK."""
+        ...
 
     @property
     def queues(self) -> Mapping[str, QueueHealth]: ...

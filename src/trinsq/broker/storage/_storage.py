@@ -5,6 +5,10 @@ nsqd.dat rewrites run in a worker thread, so the loop never waits on the disk. Q
 synced as nsqd does: after ``--sync-every`` operations, and on the ``--sync-timeout`` tick if
 anything changed. With ``--sync-every=1`` (crash-safe mode) publishers also wait for the fsync
 before their OK, so every acknowledged message is on disk.
+
+An OS error (out of descriptors, disk full) fails only what met it: a publish answers
+E_PUB_FAILED, and a sync or nsqd.dat rewrite that fails is logged once and done again on a
+later tick, until it works.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import os
 import random
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Final
 
 import trio
@@ -27,6 +32,7 @@ from ._diskbackend import DiskBackend
 from ._diskqueue import DiskQueue, SyncJob
 from ._duetimes import DueTimes
 from ._metadata import DataPathLock, MetadataFile, read_metadata, write_metadata
+from ._standing import StandingFailure
 
 __all__ = ["Storage"]
 
@@ -45,6 +51,8 @@ def _due_path(data_path: str, queue_name: str) -> str:
 
 def _read_due(path: str) -> dict[bytes, int]:
     """What :func:`_write_due` wrote (or json.dump did, before it)."""
+    if not os.path.exists(path):  # learnt without a descriptor, so also when out of them
+        return {}
     try:
         with open(path, "rb") as file:
             document = decode_json(file.read())
@@ -80,19 +88,18 @@ def _write_due(path: str, due: DueTimes) -> None:
     os.replace(temporary, path)
 
 
-def _run_jobs(
-    metadata: tuple[str, bytes] | None,
-    due_files: list[tuple[str, DueTimes]],
-    jobs: list[SyncJob],
-) -> None:
-    if metadata is not None:
-        write_metadata(*metadata)
-    # Due times first: a due time without its record is harmless, a record without its due
-    # time would be delivered early.
-    for path, due in due_files:
-        _write_due(path, due)
-    for job in jobs:
-        job.run()
+def _run_jobs(work: list[Callable[[], None]]) -> list[OSError | None]:
+    """Do each piece of work in turn; an OSError fails only its own piece (returned in its
+    place), the others are still done."""
+    errors: list[OSError | None] = []
+    for piece in work:
+        try:
+            piece()
+        except OSError as error:
+            errors.append(error)
+        else:
+            errors.append(None)
+    return errors
 
 
 class Storage:
@@ -108,9 +115,12 @@ class Storage:
         self.crash_safe = options.sync_every == 1
         self.queues: dict[str, DiskQueue] = {}
         self.backends: dict[str, DiskBackend] = {}
-        # The last write or sync error while it stands (nsqd's health: /ping answers NOK).
-        self.health_error: str | None = None
         self.write_error = ""  # text of the last failed write, for E_PUB_FAILED
+        self._write_failure: str | None = None  # while the last write failed
+        # Failures that repeat until they clear: each is logged when it starts and when
+        # it clears, not on every retry.
+        self._sync_failure = StandingFailure("sync disk queues", log)
+        self._metadata_failure = StandingFailure("persist metadata", log)
         self._lock = DataPathLock(self.data_path)
         self._uncommitted: list[DiskBackend] = []
         # Queues that may have something to sync (and backends whose due times may have
@@ -126,6 +136,12 @@ class Storage:
         # by it, so waiting for durability means waiting for them too.
         self._syncs_running: set[trio.Event] = set()
         self._describe: Callable[[str], TopicMetadata | None] | None = None
+
+    @property
+    def health_error(self) -> str | None:
+        """nsqd's health: why /ping answers NOK (the last write failed, or syncs are failing
+        and retried); None while all is well."""
+        return self._write_failure or self._sync_failure.text
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -155,7 +171,10 @@ class Storage:
                     _write_due(_due_path(self.data_path, name), self.backends[name].due)
                 except OSError as error:
                     log.error("failed to close disk queue %s - %s", name, error)
-            write_metadata(self.data_path, metadata)
+            try:
+                write_metadata(self.data_path, metadata)
+            except OSError as error:  # as nsqd's Exit(): said, and the exit goes on
+                log.error("failed to persist metadata - %s", error)
         finally:
             self._lock.release()
 
@@ -198,8 +217,9 @@ class Storage:
         """Queues noted as changed since their last sync (what the next sync looks at)."""
         return len(self._live_changed())
 
-    def _note_changed(self, backend: DiskBackend) -> None:
-        self._changed[backend.name] = backend
+    def _note_changed(self, backend: DiskBackend | None) -> None:
+        if backend is not None:
+            self._changed[backend.name] = backend
 
     def _note_uncommitted(self, backend: DiskBackend) -> None:
         self._uncommitted.append(backend)
@@ -211,7 +231,10 @@ class Storage:
         self._changed.pop(queue_name, None)
         if queue is not None:
             queue.delete()
-        _write_due(_due_path(self.data_path, queue_name), DueTimes())
+        try:
+            _write_due(_due_path(self.data_path, queue_name), DueTimes())
+        except OSError as error:
+            log.error("failed to remove deferred due times of %s - %s", queue_name, error)
 
     def commit(self, *, keep_failed: bool) -> bool:
         """Write what the operation just finished put into disk backends.
@@ -232,7 +255,7 @@ class Storage:
             else:
                 ok = False
                 self.write_error = backend.last_error
-        self.health_error = None if ok else self.write_error
+        self._write_failure = None if ok else self.write_error
         return ok
 
     # -- background work -----------------------------------------------------------------------
@@ -252,35 +275,41 @@ class Storage:
 
         Channel queues are synced before topic queues: a message moved from a topic to its
         channels is on disk in the channel before the topic records that it let it go.
+
+        Error handling: a queue, due-times file or nsqd.dat that fails with an OSError (out
+        of descriptors, disk full) is left to sync again later; the others are done.
         """
         changed = self._live_changed()
         chosen = [queue for _, queue in changed if queue.dirty()] if queues is None else queues
         ordered = sorted(chosen, key=lambda queue: ":" not in queue.name)
-        due_files = []
-        for backend, _ in changed:
-            if backend.due_changed:
-                backend.due_changed = False
-                path = _due_path(self.data_path, backend.name)
-                due_files.append((path, backend.due.snapshot()))
-        jobs = [queue.prepare_sync() for queue in ordered]
-        # What is still dirty (not chosen this time) stays noted for the next sync.
-        self._changed = {b.name: b for b, queue in changed if queue.dirty()}
         metadata = None
         if self.crash_safe and self.metadata.pending and self._describe is not None:
             # Crash-safe: a new topic or channel is in nsqd.dat before its first OK.
-            metadata = (self.data_path, self.metadata.encode(self._describe))
+            metadata = self.metadata.encode(self._describe)
+        due_files = [(b, b.due.snapshot()) for b, _ in changed if b.due_changed]
+        for backend, _ in due_files:
+            backend.due_changed = False
+        jobs: list[tuple[DiskQueue, SyncJob]] = []
+        errors: list[OSError] = []
+        for queue in ordered:
+            try:
+                jobs.append((queue, queue.prepare_sync()))
+            except OSError as error:  # it stays dirty, so it is synced next time
+                errors.append(error)
+        # What is still dirty (not chosen this time) stays noted for the next sync.
+        self._changed = {b.name: b for b, queue in changed if queue.dirty()}
         earlier = list(self._syncs_running)
         done = trio.Event()
         self._syncs_running.add(done)
         try:
-            if jobs or due_files or metadata:
-                await trio.to_thread.run_sync(_run_jobs, metadata, due_files, jobs)
-        except OSError as error:
-            self.health_error = f"failed to sync disk queues - {error}"
-            log.error("%s", self.health_error)
+            errors += await self._write_in_thread(metadata, due_files, jobs)
         finally:
             done.set()
             self._syncs_running.discard(done)
+        if errors:
+            self._sync_failure.failed(errors[0], len(errors))
+        else:
+            self._sync_failure.cleared()
         for running in earlier:
             await running.wait()
 
@@ -288,6 +317,46 @@ class Storage:
         """The noted backends whose queues still exist, with their queues, oldest first."""
         backends, queues = self.backends, self.queues
         return [(b, queues[name]) for name, b in self._changed.items() if backends.get(name) is b]
+
+    async def _write_in_thread(
+        self,
+        metadata: bytes | None,
+        due_files: list[tuple[DiskBackend, DueTimes]],
+        jobs: list[tuple[DiskQueue, SyncJob]],
+    ) -> list[OSError]:
+        """In a worker thread: nsqd.dat, then due times, then the queues' sync jobs (a due
+        time without its record is harmless, a record without its due time would be
+        delivered early). What fails is left to do again; returns the errors but nsqd.dat's.
+        """
+        work: list[Callable[[], None]] = []
+        if metadata is not None:
+            work.append(partial(write_metadata, self.data_path, metadata))
+        work += [partial(_write_due, _due_path(self.data_path, b.name), d) for b, d in due_files]
+        work += [job.run for _, job in jobs]
+        if not work:
+            return []
+        results = await trio.to_thread.run_sync(_run_jobs, work)
+        if metadata is not None:
+            self._metadata_written(results.pop(0))
+        errors: list[OSError] = []
+        for (backend, _), error in zip(due_files, results[: len(due_files)], strict=True):
+            if error is not None:
+                backend.due_changed = True
+                self._note_changed(backend)
+                errors.append(error)
+        for (queue, _), error in zip(jobs, results[len(due_files) :], strict=True):
+            if error is not None:
+                queue.sync_failed()
+                self._note_changed(self.backends.get(queue.name))
+                errors.append(error)
+        return errors
+
+    def _metadata_written(self, error: OSError | None) -> None:
+        """nsqd.dat was written, or failed to be: then the run loop tries again on a tick."""
+        if error is None:
+            self._metadata_failure.cleared()
+        else:
+            self._metadata_failure.failed(error)
 
     async def _rewrite_metadata(self, data: bytes) -> None:
         # Counted as a running sync: a crash-safe publisher's sync then waits for it, so a
@@ -297,7 +366,9 @@ class Storage:
         try:
             await trio.to_thread.run_sync(write_metadata, self.data_path, data)
         except OSError as error:
-            log.error("failed to persist metadata - %s", error)
+            self._metadata_written(error)
+        else:
+            self._metadata_written(None)
         finally:
             done.set()
             self._syncs_running.discard(done)
@@ -310,6 +381,9 @@ class Storage:
     ) -> None:
         """Sync queues and rewrite nsqd.dat in the background until cancelled.
 
+        What failed (out of descriptors, disk full) is tried again on each ``--sync-timeout``
+        tick until it works; syncs that commits ask for wait for the tick meanwhile.
+
         Args:
             describe: a topic's current metadata by name (None once it is gone).
         """
@@ -321,14 +395,14 @@ class Storage:
             with trio.move_on_at(next_tick):
                 await self._wakeup.wait()
             self._wakeup = trio.Event()
-            if self.metadata.pending:
-                await self._rewrite_metadata(self.metadata.encode(describe))
             ticked = trio.current_time() >= next_tick
             if ticked:
                 next_tick = trio.current_time() + interval
+            if self.metadata.pending or (ticked and self._metadata_failure.text is not None):
+                await self._rewrite_metadata(self.metadata.encode(describe))
             # Looking at every queue costs time in proportion to the graph: only on the tick
             # or after a commit asked for it, not on each nsqd.dat rewrite.
-            if ticked or self._sync_requested:
+            if ticked or (self._sync_requested and self._sync_failure.text is None):
                 self._sync_requested = False
                 due = [
                     queue
