@@ -317,7 +317,7 @@ async def _serve(
             from .monitoring._statsd import run_statsd  # only when configured
 
             timers.start_soon(run_statsd, server)
-        await timers.start(server.storage.run, server.graph.topic_metadata)
+        await timers.start(server.storage.run, server.graph.topic_metadata, server.core.retry_reads)
         async with trio.open_nursery() as services:
             tcp_scope = trio.CancelScope()
 

@@ -247,6 +247,20 @@ class BrokerCore:
         self._commit()
         return more
 
+    def retry_reads(self, queue_names: Iterable[str]) -> None:
+        """The disk queues of these topics (``name``) and channels (``topic:channel``) failed
+        a read (out of descriptors...): whoever waited on them tries again."""
+        for queue_name in queue_names:
+            topic_name, _, channel_name = queue_name.partition(":")
+            topic = self.graph.topics.get(topic_name)
+            if topic is None:
+                continue
+            if not channel_name:
+                topic.retry_backlog()
+            elif (channel := topic.channels.get(channel_name)) is not None:
+                channel.retry_backlog()
+        self._commit()  # what a topic moved on to its channels
+
     # -- consuming -----------------------------------------------------------------------------
 
     def subscribe(self, client: Client, topic_name: str, channel_name: str) -> Channel:

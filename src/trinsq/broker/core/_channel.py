@@ -475,6 +475,11 @@ class Channel:
         for consumer in list(self.clients.values()):
             consumer.wake()
 
+    def retry_backlog(self) -> None:
+        """Its disk queue failed a read (out of descriptors...): the consumers waiting for
+        messages try again."""
+        self._wake_waiting(len(self.waiting))
+
     def empty(self) -> None:
         """Drop queued, in-flight and deferred messages (HTTP /channel/empty)."""
         self.queue.clear()

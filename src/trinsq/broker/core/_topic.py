@@ -167,10 +167,11 @@ class Topic:
 
     def deliver_backlog(self, copies: int = BACKLOG_STEP) -> bool:
         """Move held messages to the channels, as many as ``copies`` message copies allow (at
-        least one); return whether more remain."""
+        least one); return whether more remain and can be moved now (not when none could be
+        read from disk: the storage calls :meth:`retry_backlog` later)."""
         if not self.can_deliver:
             return False
-        limit = max(1, copies // max(1, len(self.channels)))
+        limit = step = max(1, copies // max(1, len(self.channels)))
         queue = self.queue
         while queue and limit > 0:
             held = queue[0]
@@ -189,11 +190,17 @@ class Topic:
             batch = self.backend.pop_many(limit)
             if batch:
                 self._fan_out(batch)
+            elif limit == step:  # nothing moved: none held in memory, none read from disk
+                return False
         return self.has_backlog
 
     def _deliver_backlog(self) -> None:
         if self.deliver_backlog():
             self.on_backlog(self)
+
+    def retry_backlog(self) -> None:
+        """Its disk queue failed a read (out of descriptors...): try again."""
+        self._deliver_backlog()
 
     def get_channel(self, name: str) -> Channel:
         """Return the named channel, creating it (and delivering any backlog to it)."""

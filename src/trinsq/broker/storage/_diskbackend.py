@@ -28,6 +28,10 @@ def _as_message(item: Message | bytes) -> Message:
     return decode_record(item) if isinstance(item, bytes) else item
 
 
+def _log_read_error(backend: DiskBackend, error: OSError) -> None:
+    log.error("failed to read from disk queue - %s", error)
+
+
 class QueueFile(Protocol):
     """The part of :class:`trinsq.broker.storage._diskqueue.DiskQueue` a backend uses."""
 
@@ -68,6 +72,8 @@ class DiskBackend:
         on_change: called before each operation that may leave the queue or the due times
             with something to sync, so the owner syncs only what changed instead of looking
             at every queue.
+        on_read_error: told of each error reading the queue (out of descriptors, EIO), so
+            the owner has whoever waited on it try again later (by default: logged).
 
     Attributes:
         due: deferred messages written at shutdown keep their due time here (saved beside the
@@ -85,6 +91,7 @@ class DiskBackend:
         pin: bool = False,
         name: str = "",
         on_change: Callable[[DiskBackend], None] = lambda backend: None,
+        on_read_error: Callable[[DiskBackend, OSError], None] = _log_read_error,
     ) -> None:
         self.name = name
         self.queue = queue
@@ -94,6 +101,7 @@ class DiskBackend:
         self._clock_ns = clock_ns
         self._on_pending = on_pending
         self._on_change = on_change
+        self._on_read_error = on_read_error
         # Messages, or their records ready made (see put_records).
         self._pending: list[Message | bytes] = []
         # Accepted messages whose write failed (disk full): served from memory, never dropped.
@@ -217,7 +225,7 @@ class DiskBackend:
             # consumer that asked is not the one to pay for it.
             self.read_errors += 1
             self.last_error = str(error)
-            log.error("failed to read from disk queue - %s", error)
+            self._on_read_error(self, error)
             return None
 
     def defer_until(self, message_id: bytes, due_ns: int) -> None:

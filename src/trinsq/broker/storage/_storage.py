@@ -121,6 +121,9 @@ class Storage:
         # it clears, not on every retry.
         self._sync_failure = StandingFailure("sync disk queues", log)
         self._metadata_failure = StandingFailure("persist metadata", log)
+        self._read_failure = StandingFailure("read from disk queues", log)
+        # Backends a read failed on since the last tick, by name: retried on the next one.
+        self._unreadable: dict[str, DiskBackend] = {}
         self._lock = DataPathLock(self.data_path)
         self._uncommitted: list[DiskBackend] = []
         # Queues that may have something to sync (and backends whose due times may have
@@ -205,6 +208,7 @@ class Storage:
                 pin=pin,
                 name=queue_name,
                 on_change=self._note_changed,
+                on_read_error=self._note_unreadable,
             )
             self.queues[queue_name] = queue
             self.backends[queue_name] = backend
@@ -220,6 +224,10 @@ class Storage:
     def _note_changed(self, backend: DiskBackend | None) -> None:
         if backend is not None:
             self._changed[backend.name] = backend
+
+    def _note_unreadable(self, backend: DiskBackend, error: OSError) -> None:
+        self._unreadable[backend.name] = backend
+        self._read_failure.failed(error)
 
     def _note_uncommitted(self, backend: DiskBackend) -> None:
         self._uncommitted.append(backend)
@@ -351,6 +359,15 @@ class Storage:
                 errors.append(error)
         return errors
 
+    def _retry_reads(self, retry_reads: Callable[[list[str]], None]) -> None:
+        backends = self.backends
+        failed = [name for name, b in self._unreadable.items() if backends.get(name) is b]
+        self._unreadable = {}
+        if failed:
+            retry_reads(failed)  # failing again, they are noted again
+        else:
+            self._read_failure.cleared()
+
     def _metadata_written(self, error: OSError | None) -> None:
         """nsqd.dat was written, or failed to be: then the run loop tries again on a tick."""
         if error is None:
@@ -376,6 +393,7 @@ class Storage:
     async def run(
         self,
         describe: Callable[[str], TopicMetadata | None],
+        retry_reads: Callable[[list[str]], None] = lambda queue_names: None,
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
@@ -386,6 +404,8 @@ class Storage:
 
         Args:
             describe: a topic's current metadata by name (None once it is gone).
+            retry_reads: on a tick, given the queues a read failed on since the last one,
+                has whoever waited on them try again.
         """
         self._describe = describe
         task_status.started()
@@ -398,6 +418,7 @@ class Storage:
             ticked = trio.current_time() >= next_tick
             if ticked:
                 next_tick = trio.current_time() + interval
+                self._retry_reads(retry_reads)
             if self.metadata.pending or (ticked and self._metadata_failure.text is not None):
                 await self._rewrite_metadata(self.metadata.encode(describe))
             # Looking at every queue costs time in proportion to the graph: only on the tick
