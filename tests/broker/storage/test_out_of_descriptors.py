@@ -107,12 +107,12 @@ async def test_out_of_descriptors_fails_only_what_needs_one_and_recovers(tmp_pat
         await latecomer.publish("brand-new", b"after")
         await publisher.publish("kept", b"after")
         assert (await consumer.read_message())[3] == b"after"
+        metas = [tmp_path / f"{topic}.diskqueue.meta.dat" for topic in published]
         async with httpx.AsyncClient(base_url=f"http://{address.group(1).decode()}") as http:
-            with trio.fail_after(30):
-                while (await http.get("/ping")).text != "OK":
-                    await trio.sleep(0.05)  # NOK until a sync works again
-        for topic in published:
-            assert (tmp_path / f"{topic}.diskqueue.meta.dat").read_text() == "1\n0,0\n0,31\n"
+            with trio.fail_after(30):  # NOK while syncs fail; they are done again on the tick
+                while (await http.get("/ping")).text != "OK" or not all(map(Path.exists, metas)):
+                    await trio.sleep(0.05)
+        assert {meta.read_text() for meta in metas} == {"1\n0,0\n0,31\n"}
 
         broker.process.send_signal(signal.SIGTERM)
         with trio.fail_after(30):
@@ -131,6 +131,12 @@ async def test_a_backlog_it_cannot_read_is_tried_again_on_each_tick_then_deliver
         publisher = await connect(broker)
         await publisher.publish("held", b"on disk")  # no channel yet: kept in the topic's queue
         consumer = await connect(broker)
+        # Once nsqd.dat and the queue are synced, no thread holds a descriptor that it could
+        # give back while they are used up.
+        queue_meta, nsqd_dat = tmp_path / "held.diskqueue.meta.dat", tmp_path / "nsqd.dat"
+        with trio.fail_after(30):
+            while not queue_meta.exists() or b'"held"' not in nsqd_dat.read_bytes():
+                await trio.sleep(0.02)
         with descriptors_used_up():
             await consumer.send(b"SUB held c\nRDY 1\n")
             await consumer.expect_response(b"OK")
