@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Final
+from typing import Final, NamedTuple
 
 import attrs
 
@@ -27,10 +27,12 @@ __all__ = [
     "FastAnswer",
     "FastRoute",
     "LaneTurn",
+    "RequestHead",
     "SimpleRequest",
     "answer_requests",
     "date_header",
     "encode_response",
+    "parse_head",
     "parse_simple_request",
     "reason_phrase",
 ]
@@ -59,6 +61,17 @@ _DIGITS: Final = re.compile(rb"[0-9]{1,18}")
 _NEEDS_H11: Final = frozenset((b"transfer-encoding", b"expect", b"upgrade"))
 
 
+class RequestHead(NamedTuple):
+    """A request line and headers the lane takes as they are (a tuple: made per request)."""
+
+    method: bytes
+    path: bytes
+    query: bytes
+    length: int  # of the body (Content-Length, or 0)
+    close: bool  # the answer ends the connection (HTTP/1.0, or Connection: close)
+    body_start: int  # where the body starts in the buffer
+
+
 @attrs.frozen
 class SimpleRequest:
     method: bytes
@@ -69,9 +82,9 @@ class SimpleRequest:
     consumed: int  # bytes of the buffer this request took
 
 
-def parse_simple_request(data: bytes, max_body: int) -> SimpleRequest | str:
-    """The first request in ``data``, NEED_DATA if it is not all there yet, or NOT_SIMPLE if it
-    is not for the lane (h11 must see it, from its first byte)."""
+def parse_head(data: bytes) -> RequestHead | str:
+    """The head of the first request in ``data``, NEED_DATA if it is not all there yet, or
+    NOT_SIMPLE if the request is not for the lane (h11 must see it, from its first byte)."""
     end = data.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
     if end < 0:
         head = data[: MAX_HEAD + 4]
@@ -114,19 +127,28 @@ def parse_simple_request(data: bytes, max_body: int) -> SimpleRequest | str:
             close = close or b"close" in tokens
     if lengths > 1 or hosts > 1 or (http_version == b"1.1" and hosts != 1):
         return NOT_SIMPLE
-    if length > max_body:
-        return NOT_SIMPLE
-    start = end + 4
-    if len(data) < start + length:
-        return NEED_DATA
     path, _, query = target.partition(b"?")
+    return RequestHead(method, path, query, length, close, end + 4)
+
+
+def parse_simple_request(data: bytes, max_body: int) -> SimpleRequest | str:
+    """The first request in ``data``, NEED_DATA if it is not all there yet, or NOT_SIMPLE if it
+    is not for the lane (h11 must see it, from its first byte)."""
+    head = parse_head(data)
+    if isinstance(head, str):
+        return head
+    if head.length > max_body:
+        return NOT_SIMPLE
+    end = head.body_start + head.length
+    if len(data) < end:
+        return NEED_DATA
     return SimpleRequest(
-        method=method,
-        path=path,
-        query=query,
-        body=data[start : start + length],
-        close=close,
-        consumed=start + length,
+        method=head.method,
+        path=head.path,
+        query=head.query,
+        body=data[head.body_start : end],
+        close=head.close,
+        consumed=end,
     )
 
 
@@ -225,22 +247,23 @@ def answer_requests(
     """
     answers: list[bytes] = []
     while buffer:
-        request = parse_simple_request(buffer, FAST_MAX_BODY)
-        if request == NEED_DATA:  # bounded: MAX_HEAD plus FAST_MAX_BODY
+        head = parse_head(buffer)
+        if head == NEED_DATA:  # bounded: MAX_HEAD
             return LaneTurn(answers, buffer, b"", close=False)
-        if isinstance(request, str):  # NOT_SIMPLE: h11's, from its first byte
+        if isinstance(head, str):  # NOT_SIMPLE: h11's, from its first byte
             break
-        route = routes.get((request.method, request.path))
-        if route is None:
+        route = routes.get((head.method, head.path))
+        if route is None or head.length > FAST_MAX_BODY:
             break
-        status, headers, body = route(request.query, request.body)
+        end = head.body_start + head.length
+        if len(buffer) < end:  # bounded: MAX_HEAD plus FAST_MAX_BODY
+            return LaneTurn(answers, buffer, b"", close=False)
+        status, headers, body = route(head.query, buffer[head.body_start : end])
         headers += extra_headers()
         answers.append(
-            encode_response(
-                status, reason_phrase(status).encode(), headers, body, close=request.close
-            )
+            encode_response(status, reason_phrase(status).encode(), headers, body, close=head.close)
         )
-        buffer = buffer[request.consumed :]
-        if request.close:
+        buffer = buffer[end:]
+        if head.close:
             return LaneTurn(answers, b"", b"", close=True)
     return LaneTurn(answers, b"", buffer, close=False)
