@@ -3,64 +3,13 @@ the mix of requests and however they arrive."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import h11
 import pytest
 import trio
 from quart import Response
 
+from tests.rawhttp import raw_http
 from trinsq import RunningBroker, open_broker
 from trinsq.broker.http._app import BrokerHttpApi
-
-Answer = tuple[int, bytes, list[tuple[bytes, bytes]], bytes]
-
-
-class RawHttp:
-    """One HTTP/1.1 connection driven by hand, its answers parsed by an h11 client."""
-
-    def __init__(self, stream: trio.SocketStream) -> None:
-        self.stream = stream
-        self.parser = h11.Connection(h11.CLIENT)
-
-    async def send(self, data: bytes) -> None:
-        await self.stream.send_all(data)
-
-    async def answer(self) -> Answer:
-        """The next response: status, reason, headers without the date, body."""
-        response: h11.Response | None = None
-        body = b""
-        while True:
-            event = self.parser.next_event()
-            if event is h11.NEED_DATA:
-                self.parser.receive_data(await self.stream.receive_some(65536))
-            elif isinstance(event, h11.Response):
-                response = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                break
-            else:
-                raise AssertionError(f"unexpected {event!r}")
-        assert response is not None
-        # The client side of h11 must see a request go out for each answer; cycle it by hand.
-        self.parser = h11.Connection(h11.CLIENT)
-        headers = [(n, v) for n, v in response.headers.raw_items() if n.lower() != b"date"]
-        return response.status_code, response.reason, headers, body
-
-    async def expect_eof(self) -> None:
-        while True:
-            if not await self.stream.receive_some(65536):
-                return
-
-
-@asynccontextmanager
-async def raw_http(broker: RunningBroker) -> AsyncIterator[RawHttp]:
-    host, port = broker.http_address.rsplit(":", 1) if broker.http_address else ("", "0")
-    stream = await trio.open_tcp_stream(host, int(port))
-    async with stream:
-        yield RawHttp(stream)
 
 
 def plain(method: bytes, target: bytes, body: bytes | None = None, *extra: bytes) -> bytes:
@@ -94,7 +43,7 @@ CASES = [
 
 @pytest.mark.parametrize(("method", "target", "body"), CASES)
 async def test_the_lane_answers_as_the_app_does(method: bytes, target: bytes, body: bytes) -> None:
-    async with open_broker(max_msg_size=100) as broker, raw_http(broker) as http:
+    async with open_broker(max_msg_size=100) as broker, raw_http(broker.http_address) as http:
         await http.send(plain(method, target, body if method == b"POST" else None))
         fast = await http.answer()
         await http.send(chunked(method, target, body))
@@ -105,7 +54,7 @@ async def test_the_lane_answers_as_the_app_does(method: bytes, target: bytes, bo
 
 
 async def test_pipelined_requests_mixing_both_ways_are_answered_in_order() -> None:
-    async with open_broker() as broker, raw_http(broker) as http:
+    async with open_broker() as broker, raw_http(broker.http_address) as http:
         await http.send(
             plain(b"GET", b"/ping")
             + plain(b"GET", b"/info")
@@ -121,7 +70,7 @@ async def test_pipelined_requests_mixing_both_ways_are_answered_in_order() -> No
 
 
 async def test_a_request_trickling_in_byte_by_byte_is_answered() -> None:
-    async with open_broker() as broker, raw_http(broker) as http:
+    async with open_broker() as broker, raw_http(broker.http_address) as http:
         for byte in plain(b"POST", b"/pub?topic=slow", b"trickle"):
             await http.send(bytes([byte]))
         assert (await http.answer())[:2] == (200, b"OK")
@@ -139,7 +88,7 @@ async def test_a_request_trickling_in_byte_by_byte_is_answered() -> None:
     ],
 )
 async def test_a_closing_request_gets_its_answer_then_the_end(request_bytes: bytes) -> None:
-    async with open_broker() as broker, raw_http(broker) as http:
+    async with open_broker() as broker, raw_http(broker.http_address) as http:
         # A request after it in the same send is not answered, as net/http does not.
         await http.send(request_bytes + plain(b"GET", b"/ping"))
         status, _, headers, body = await http.answer()
@@ -149,8 +98,9 @@ async def test_a_closing_request_gets_its_answer_then_the_end(request_bytes: byt
 
 
 async def test_a_request_cut_short_by_the_client_is_left_to_h11() -> None:
-    async with open_broker() as broker, raw_http(broker) as http:
+    async with open_broker() as broker, raw_http(broker.http_address) as http:
         await http.send(b"POST /pub?topic=t HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        assert isinstance(http.stream, trio.SocketStream)
         await http.stream.send_eof()
         await http.expect_eof()  # h11 ends the exchange; nothing is published
         assert "t" not in broker.topics
@@ -158,7 +108,7 @@ async def test_a_request_cut_short_by_the_client_is_left_to_h11() -> None:
 
 async def test_many_clients_on_the_lane_each_get_their_own_answers() -> None:
     async def client(number: int, broker: RunningBroker, seen: list[bytes]) -> None:
-        async with raw_http(broker) as http:
+        async with raw_http(broker.http_address) as http:
             for round_ in range(20):
                 await http.send(plain(b"POST", b"/pub?topic=many", b"%d-%d" % (number, round_)))
                 seen.append((await http.answer())[3])
@@ -183,7 +133,7 @@ async def test_plain_requests_take_the_lane_and_others_the_app(
         return await app_pub(self)
 
     monkeypatch.setattr(BrokerHttpApi, "pub", counted_pub)
-    async with open_broker() as broker, raw_http(broker) as http:
+    async with open_broker() as broker, raw_http(broker.http_address) as http:
         await http.send(plain(b"POST", b"/pub?topic=which", b"fast"))
         assert (await http.answer())[3] == b"OK"
         assert app_calls == []
