@@ -9,7 +9,26 @@ from contextlib import asynccontextmanager
 import h11
 import trio
 
-__all__ = ["Answer", "RawHttp", "connect_http", "raw_http"]
+__all__ = [
+    "TIMEOUT_ANSWER",
+    "Answer",
+    "RawHttp",
+    "answer_then_eof",
+    "assert_serving",
+    "assert_timed_out",
+    "chunk",
+    "connect_http",
+    "raw_http",
+    "request_head",
+]
+
+# What the server answers by itself, as hypercorn does: an empty body, the connection closed.
+TIMEOUT_ANSWER = (
+    408,
+    b"Request Timeout",
+    [(b"content-length", b"0"), (b"connection", b"close")],
+    b"",
+)
 
 # status, reason, headers without the date, body
 Answer = tuple[int, bytes, list[tuple[bytes, bytes]], bytes]
@@ -24,6 +43,15 @@ class RawHttp:
 
     async def send(self, data: bytes) -> None:
         await self.stream.send_all(data)
+
+    async def send_until_refused(self, data: bytes) -> bool:
+        """Send ``data``; False if the connection was closed first (the server answered
+        without reading it all, or the test closed it), True if it all went."""
+        try:
+            await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
 
     async def answer(self) -> Answer:
         """The next response: status, reason, headers without the date, body."""
@@ -64,3 +92,41 @@ async def raw_http(address: str | None) -> AsyncIterator[RawHttp]:
     http = await connect_http(address)
     async with http.stream:
         yield http
+
+
+def request_head(method: bytes, target: bytes, extra: bytes = b"") -> bytes:
+    """A request line and headers; ``extra`` are more header lines, each ending in CRLF."""
+    return b"%s %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (method, target, extra)
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+async def answer_then_eof(http: RawHttp, within: float = 5) -> Answer:
+    """The next answer, after which the server closes the connection, both within
+    ``within`` seconds."""
+    with trio.fail_after(within):
+        answer = await http.answer()
+        await http.expect_eof()
+    return answer
+
+
+async def assert_serving(address: str | None) -> None:
+    """Another client is answered, by the fast lane (/ping) and by the app (/info)."""
+    async with raw_http(address) as http:
+        with trio.fail_after(10):
+            await http.send(request_head(b"GET", b"/ping") + request_head(b"GET", b"/info"))
+            ping, info = await http.answer(), await http.answer()
+    assert (ping[0], ping[3], info[0]) == (200, b"OK", 200)
+
+
+async def assert_timed_out(http: RawHttp, address: str | None, timeout: float) -> None:
+    """The request just sent stalls: other clients are answered meanwhile, and it is answered
+    408 and closed once ``timeout`` has passed (real time; generous upper bound)."""
+    started = trio.current_time()
+    await assert_serving(address)
+    answer = await answer_then_eof(http, within=10)
+    waited = trio.current_time() - started
+    assert answer == TIMEOUT_ANSWER
+    assert waited >= timeout - 0.05

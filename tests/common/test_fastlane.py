@@ -5,11 +5,16 @@ from __future__ import annotations
 import h11
 import pytest
 
+from trinsq.common._bodylimits import BodyLimit
 from trinsq.common._fastlane import (
     MAX_HEAD,
     NEED_DATA,
     NOT_SIMPLE,
+    FastAnswer,
+    FastRoute,
+    LaneTurn,
     SimpleRequest,
+    answer_requests,
     encode_response,
     parse_simple_request,
 )
@@ -126,3 +131,39 @@ def test_responses_are_written_byte_for_byte_as_h11_writes_them() -> None:
         )
         expected += connection.send(h11.Data(data=b"OK")) or b""
         assert encode_response(200, b"OK", headers, b"OK", close=close) == expected
+
+
+def ok(query: bytes, body: bytes) -> FastAnswer:
+    return 200, [(b"content-length", b"2")], b"OK"
+
+
+ROUTES: dict[tuple[bytes, bytes], FastRoute] = {(b"POST", b"/pub"): ok}
+TOO_BIG = BodyLimit(2, 413, ((b"content-length", b"3"),), b"big")
+REFUSAL = (
+    b"HTTP/1.1 413 Request Entity Too Large\r\ncontent-length: 3\r\nConnection: close\r\n\r\nbig"
+)
+
+
+@pytest.mark.parametrize("target", [b"/pub", b"/mpub", b"/p%75b"])  # the lane's route or not
+def test_a_declared_length_over_the_routes_limit_is_refused_from_the_head_alone(
+    target: bytes,
+) -> None:
+    limits = {(b"POST", b"/pub"): TOO_BIG, (b"POST", b"/mpub"): TOO_BIG}
+    head = PUB[: PUB.index(b"\r\n\r\n") + 4].replace(b"/pub", target)
+    turn = answer_requests(head, ROUTES, list, limits)
+    assert turn == LaneTurn([REFUSAL], held=b"", rest=b"", close=True)
+
+
+def test_a_fast_request_is_held_until_its_body_is_in_and_says_when_the_head_is() -> None:
+    head_end = PUB.index(b"\r\n\r\n") + 4
+    for cut, held_body in [
+        (10, False),
+        (head_end - 1, False),
+        (head_end, True),
+        (len(PUB) - 1, True),
+    ]:
+        turn = answer_requests(PUB[:cut], ROUTES, list)
+        assert (turn.answers, turn.held, turn.held_body) == ([], PUB[:cut], held_body)
+    assert answer_requests(PUB, ROUTES, list).answers == [
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK"
+    ]

@@ -7,7 +7,9 @@ whose meaning is beyond doubt take the lane: a request line and headers that h11
 as they are, a ``Content-Length`` body (or none) no larger than the lane's limit, and nothing
 that needs the full machinery (``Transfer-Encoding``, ``Expect``, ``Upgrade``, folded or
 odd header lines). Everything else is handed to h11 untouched, which answers as before.
-Responses are written exactly as h11 writes them for the same headers.
+Responses are written exactly as h11 writes them for the same headers. A plain request whose
+declared length is over its route's body limit (``_bodylimits``) is refused by the lane
+before any of the body is read, whether the route is the lane's or not.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from http import HTTPStatus
 from typing import Final, NamedTuple
 
 import attrs
+
+from ._bodylimits import BodyLimits, limit_for
 
 __all__ = [
     "FAST_MAX_BODY",
@@ -232,18 +236,22 @@ class LaneTurn:
     held: bytes  # the start of a fast request, waiting for the rest
     rest: bytes  # from the first request that is not for the lane: h11's, untouched
     close: bool  # the last answer ends the connection (what follows it is dropped)
+    held_body: bool = False  # ``held`` has the whole head: the body is being received
 
 
 def answer_requests(
     buffer: bytes,
     routes: dict[tuple[bytes, bytes], FastRoute],
     extra_headers: Callable[[], list[tuple[bytes, bytes]]],
+    limits: BodyLimits | None = None,
 ) -> LaneTurn:
-    """Answer every complete fast request at the front of ``buffer``.
+    """Answer every complete fast request at the front of ``buffer``; refuse, before its body,
+    a request whose declared length is over its route's limit.
 
     Args:
         routes: the fast routes by method and path.
         extra_headers: the server's own headers, after each route's (the date).
+        limits: the routes with a body limit, by method and path.
     """
     answers: list[bytes] = []
     while buffer:
@@ -252,12 +260,18 @@ def answer_requests(
             return LaneTurn(answers, buffer, b"", close=False)
         if isinstance(head, str):  # NOT_SIMPLE: h11's, from its first byte
             break
+        limit = limit_for(limits, head.method, head.path) if limits else None
+        if limit is not None and head.length > limit.size:
+            headers = [*limit.headers, *extra_headers()]
+            reason = reason_phrase(limit.status).encode()
+            answers.append(encode_response(limit.status, reason, headers, limit.body, close=True))
+            return LaneTurn(answers, b"", b"", close=True)
         route = routes.get((head.method, head.path))
         if route is None or head.length > FAST_MAX_BODY:
             break
         end = head.body_start + head.length
         if len(buffer) < end:  # bounded: MAX_HEAD plus FAST_MAX_BODY
-            return LaneTurn(answers, buffer, b"", close=False)
+            return LaneTurn(answers, buffer, b"", close=False, held_body=True)
         status, headers, body = route(head.query, buffer[head.body_start : end])
         headers += extra_headers()
         answers.append(

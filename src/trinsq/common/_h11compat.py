@@ -15,6 +15,9 @@ The same subclass carries the fast lane (``_fastlane``): the routes a :class:`Go
 names in ``fast_routes`` are answered from the receive buffer while the connection is between
 requests, with no quart request, no stream and no task; whatever is not for the lane goes to
 h11 from its first byte, and the connection stays with h11 until it is idle again.
+
+Request bodies are bounded and timed as nsqd bounds them, the lane's as well as h11's (see
+``_h11bodies``, of which the subclass is one).
 """
 
 from __future__ import annotations
@@ -24,12 +27,12 @@ from typing import Any, Final
 import h11
 import hypercorn.protocol
 import trio
-from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import H11SendableEvent
 
 from ._fastlane import FastRoute, answer_requests, reason_phrase
+from ._h11bodies import BodyConfig, BodyH11Protocol
 
 __all__ = ["GoStyleConfig", "install", "reason_phrase"]  # reason_phrase: from _fastlane
 
@@ -38,10 +41,11 @@ __all__ = ["GoStyleConfig", "install", "reason_phrase"]  # reason_phrase: from _
 _IDLE_REARM: Final = 1.0
 
 
-class GoStyleConfig(Config):
+class GoStyleConfig(BodyConfig):
     """hypercorn settings for a server whose HTTP/1.1 answers follow Go's net/http.
 
-    ``fast_routes`` maps ``(method, path)`` to the routes the fast lane answers itself.
+    ``fast_routes`` maps ``(method, path)`` to the routes the fast lane answers itself; the
+    body limits and timeout are :class:`BodyConfig`'s.
     """
 
     def __init__(self) -> None:
@@ -49,10 +53,11 @@ class GoStyleConfig(Config):
         self.fast_routes: dict[tuple[bytes, bytes], FastRoute] = {}
 
 
-class _ReasonH11Protocol(H11Protocol):
+class _ReasonH11Protocol(BodyH11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._fast_held = b""  # the start of a fast request, waiting for the rest
+        self._fast_held_body = False  # ... with its head complete: its body is arriving
         self._fast_rearmed = -_IDLE_REARM  # when the lane last re-armed the idle timer
 
     async def _send_h11_event(self, event: H11SendableEvent) -> None:
@@ -95,8 +100,9 @@ class _ReasonH11Protocol(H11Protocol):
 
     async def _to_h11(self, event: Event) -> None:
         held = self._fast_held
-        if held:  # the start of a request the lane waited for, then gave up on
+        if held and not self.answered_for_app:  # a request the lane waited for, then gave up on
             self._fast_held = b""
+            self._fast_held_body = False
             await super().handle(RawData(data=held))
         await super().handle(event)
 
@@ -104,14 +110,26 @@ class _ReasonH11Protocol(H11Protocol):
         """Answer every complete fast request at the front of the buffer, in one send; hand
         the rest to h11 once a request is not for the lane."""
         turn = answer_requests(
-            self._fast_held + data, config.fast_routes, lambda: config.response_headers("h11")
+            self._fast_held + data,
+            config.fast_routes,
+            lambda: config.response_headers("h11"),
+            config.body_limits,
         )
-        self._fast_held = turn.held
+        was_held_body = self._fast_held_body
+        self._fast_held, self._fast_held_body = turn.held, turn.held_body
         if turn.answers:
             await self.send(RawData(data=b"".join(turn.answers)))
             if turn.close:
                 await self.send(Closed())
                 return
+        if turn.held_body:  # a body on its way is timed as h11's are, not as idleness
+            if not was_held_body:
+                await self.send(Updated(idle=False))
+            self.arm_body_timer()
+        elif turn.answers or was_held_body:
+            if was_held_body:
+                self.disarm_body_timer()
+                self._fast_rearmed = -_IDLE_REARM  # the idle timer was stopped: restart it
             now = trio.current_time()
             if now - self._fast_rearmed >= _IDLE_REARM:
                 self._fast_rearmed = now

@@ -13,6 +13,7 @@ from typing import Any, Final
 import attrs
 
 from ..protocol import QueryError, is_valid_channel_name, is_valid_topic_name, parse_go_query
+from ._bodylimits import BodyLimit
 from ._fastlane import FastAnswer, FastRoute
 from ._gojson import go_json_plain
 
@@ -24,6 +25,7 @@ __all__ = [
     "HttpError",
     "answer_error",
     "answer_v1",
+    "body_limit",
     "fast_route",
     "first_param",
     "parse_query",
@@ -78,6 +80,12 @@ def answer_v1(data: Any) -> Answer:
 
 def answer_error(error: HttpError) -> Answer:
     return Answer(error.status, go_json_plain({"message": error.message}), JSON_TYPE)
+
+
+def body_limit(size: int, error: HttpError) -> BodyLimit:
+    """A route's request body limit, refused with ``error`` answered as the app answers it."""
+    answer = answer_error(error)
+    return BodyLimit(size, answer.status, tuple(answer.wire_headers()), answer.body)
 
 
 def fast_route(handler: Callable[[bytes, bytes], Answer], log: logging.Logger) -> FastRoute:

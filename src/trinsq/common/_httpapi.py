@@ -72,15 +72,6 @@ def new_app(name: str, log: logging.Logger) -> QuartTrio:
     app = QuartTrio(name)
     app.config["MAX_CONTENT_LENGTH"] = None  # handlers apply nsq's own limits
 
-    @app.after_request
-    async def drain_body(response: Response) -> Response:
-        # Read (and drop) what the handler left of the body before answering: once the answer
-        # is out hypercorn keeps queueing the rest to the app, nobody takes it, and the
-        # connection stalls, so the client's next request on it would never be answered.
-        async for _ in request.body:
-            pass
-        return response
-
     @app.errorhandler(HttpError)
     async def api_error(error: HttpError) -> Response:
         return respond_error(error)

@@ -8,6 +8,8 @@ the lane's, the connection, with the bytes already received, goes to hypercorn f
 (imported in a worker thread the first time; see ``_hypercornserve.HandOff``). Keep-alive,
 shutdown and closing follow hypercorn's: an idle connection is closed after
 ``keep_alive_timeout`` or as soon as the server stops, a busy one gets ``graceful_timeout``.
+Request bodies follow ``_bodylimits``: a declared length over the route's limit is refused at
+once, and a fast request whose body stops arriving for ``body_timeout`` is answered 408.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
-from ._fastlane import FastRoute, answer_requests, date_header
+from ._bodylimits import BODY_TIMEOUT, TIMEOUT_STATUS, BodyLimits, body_wait, error_headers
+from ._fastlane import FastRoute, answer_requests, date_header, encode_response, reason_phrase
 from ._sockets import SocketStream, TcpListener
 
 if TYPE_CHECKING:
@@ -40,6 +43,9 @@ class LaneServer:
         app: the ASGI app hypercorn serves what the lane does not take.
         fast_routes: the lane's routes by method and path.
         make_handoff: builds hypercorn's side; called once, after its module is imported.
+        body_limits: the routes whose request bodies have a limit, by method and path.
+        body_timeout: how long a request body may go without a byte before it is answered 408
+            (0: for ever).
     """
 
     def __init__(
@@ -50,9 +56,13 @@ class LaneServer:
         *,
         graceful_timeout: float,
         keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
+        body_limits: BodyLimits | None = None,
+        body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         self._app = app
         self._routes = fast_routes
+        self._limits = dict(body_limits or {})
+        self._body_wait = body_wait(body_timeout)
         self._make_handoff = make_handoff
         self._graceful_timeout = graceful_timeout
         self._keep_alive_timeout = keep_alive_timeout
@@ -92,6 +102,7 @@ class LaneServer:
 
     async def _connection(self, stream: SocketStream) -> None:
         held = b""
+        held_body = False  # ``held`` is a fast request whose body is on its way
         handed_off = False
         try:
             deadline = trio.current_time() + self._keep_alive_timeout
@@ -105,20 +116,23 @@ class LaneServer:
                     finally:
                         self._idle.discard(idle)
                 if idle.cancelled_caught:
+                    if held_body and not self._terminated:
+                        await _send_answer(stream, _timeout_answer())
                     return
                 if not data:
                     # The client stopped sending: a request it left unfinished is h11's to
                     # answer (400), as when hypercorn served the lane.
                     rest = held
                 else:
-                    turn = answer_requests(held + data, self._routes, date_header)
-                    held, rest = turn.held, turn.rest
+                    turn = answer_requests(held + data, self._routes, date_header, self._limits)
+                    held, rest, held_body = turn.held, turn.rest, turn.held_body
                     if turn.answers:
-                        with trio.CancelScope(shield=True):  # never half a response on the wire
-                            await stream.send_all(b"".join(turn.answers))
+                        await _send_answer(stream, b"".join(turn.answers))
                         if turn.close:
                             return
                         deadline = trio.current_time() + self._keep_alive_timeout
+                    if held_body:  # the body is arriving: it may pause, not stall
+                        deadline = trio.current_time() + self._body_wait
                 if rest:
                     handoff = await self._load_handoff()
                     handed_off = True
@@ -150,3 +164,15 @@ class LaneServer:
                 if self._terminated:
                     await self._handoff.terminate()
         return self._handoff
+
+
+async def _send_answer(stream: SocketStream, data: bytes) -> None:
+    with trio.CancelScope(shield=True):  # never half a response on the wire
+        await stream.send_all(data)
+
+
+def _timeout_answer() -> bytes:
+    """408, as hypercorn writes the errors it answers by itself."""
+    reason = reason_phrase(TIMEOUT_STATUS).encode()
+    headers = error_headers() + date_header()
+    return encode_response(TIMEOUT_STATUS, reason, headers, b"", close=False)

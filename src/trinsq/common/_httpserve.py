@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ._bodylimits import BODY_TIMEOUT, BodyLimits
 from ._fastlane import FastRoute
 from ._httplane import KEEP_ALIVE_TIMEOUT, LaneServer
 from ._options import split_host_port
@@ -80,17 +81,22 @@ async def serve_app(
     graceful_timeout: float,
     tls: ssl.SSLContext | None = None,
     fast_routes: dict[tuple[bytes, bytes], FastRoute] | None = None,
+    body_limits: BodyLimits | None = None,
+    body_timeout: float = BODY_TIMEOUT,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the app ``app_factory`` builds (a quart-trio app, made on its first request) on
     ``address`` (HTTPS with ``tls``) until ``shutdown_trigger`` returns; reports the bound
     ``(host, port)`` through ``task_status``. ``fast_routes`` (by method and path, see
     ``fast_route``) are answered by the fast lane, and by the app only when a request is not
-    plain enough for it. Plain HTTP starts without hypercorn (see ``_httplane``)."""
+    plain enough for it. Plain HTTP starts without hypercorn (see ``_httplane``).
+    ``body_limits`` (by method and path) and ``body_timeout`` bound request bodies on both
+    (see ``_bodylimits``)."""
     split_host_port(address, "http_address")
     if importlib.util.find_spec("hypercorn") is None:  # imported on first need: checked now
         raise ModuleNotFoundError("No module named 'hypercorn'", name="hypercorn")
     routes = dict(fast_routes or {})
+    limits = dict(body_limits or {})
     app = LazyApp(app_factory)
     # Bound here so that a busy address raises a StartupError naming it, leaking nothing.
     sock = bind_http_socket(address)
@@ -101,11 +107,22 @@ async def serve_app(
                 from ._hypercornserve import HandOff, go_style_config
 
                 config = go_style_config(
-                    routes, graceful_timeout=graceful_timeout, keep_alive_timeout=KEEP_ALIVE_TIMEOUT
+                    routes,
+                    graceful_timeout=graceful_timeout,
+                    keep_alive_timeout=KEEP_ALIVE_TIMEOUT,
+                    body_limits=limits,
+                    body_timeout=body_timeout,
                 )
                 return HandOff(app, config)
 
-            server = LaneServer(app, routes, make_handoff, graceful_timeout=graceful_timeout)
+            server = LaneServer(
+                app,
+                routes,
+                make_handoff,
+                graceful_timeout=graceful_timeout,
+                body_limits=limits,
+                body_timeout=body_timeout,
+            )
             bound: tuple[str, int] = await nursery.start(server.serve, sock, shutdown_trigger)
         else:
             from ._hypercornserve import go_style_config, serve_https
@@ -115,6 +132,8 @@ async def serve_app(
                 graceful_timeout=graceful_timeout,
                 keep_alive_timeout=KEEP_ALIVE_TIMEOUT,
                 tls=tls,
+                body_limits=limits,
+                body_timeout=body_timeout,
             )
             bound = await nursery.start(
                 partial(serve_https, app, sock.detach(), config, shutdown_trigger=shutdown_trigger)

@@ -22,6 +22,7 @@ from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 
 from . import _h11compat
+from ._bodylimits import BODY_TIMEOUT, BodyLimits
 from ._fastlane import FastRoute
 from ._options import split_host_port
 from ._sockets import SocketStream
@@ -47,11 +48,16 @@ def go_style_config(
     graceful_timeout: float,
     keep_alive_timeout: float,
     tls: ssl.SSLContext | None = None,
+    body_limits: BodyLimits | None = None,
+    body_timeout: float = BODY_TIMEOUT,
 ) -> _h11compat.GoStyleConfig:
-    """The hypercorn settings both ways of serving use: Go's status lines, the fast lane."""
+    """The hypercorn settings both ways of serving use: Go's status lines, the fast lane,
+    request bodies bounded (``_bodylimits``)."""
     _h11compat.install()  # status lines as Go writes them: "HTTP/1.1 404 Not Found"
     config = _h11compat.GoStyleConfig() if tls is None else _TlsConfig(tls)
     config.fast_routes = dict(fast_routes)
+    config.body_limits = dict(body_limits or {})
+    config.body_timeout = body_timeout
     config.graceful_timeout = graceful_timeout
     config.keep_alive_timeout = keep_alive_timeout
     config.include_server_header = False

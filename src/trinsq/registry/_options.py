@@ -10,6 +10,7 @@ import socket
 
 import attrs
 
+from trinsq.common._bodylimits import BODY_TIMEOUT
 from trinsq.common._flagparse import check_non_negative, option
 from trinsq.common._options import LOG_LEVELS, OptionError, split_host_port
 
@@ -55,6 +56,10 @@ class RegistryOptions:
         kind="duration",
         non_negative=True,
     )
+
+    # Not in nsqlookupd, whose HTTP server waits forever: how long an HTTP request body may go
+    # without a byte before it is answered 408; 0 waits for ever (no flag; tests shorten it).
+    http_body_timeout: float = option(BODY_TIMEOUT, kind="duration", non_negative=True)
 
     def validate(self) -> None:
         """Refuse values that cannot work: a bad log level, address or negative duration.

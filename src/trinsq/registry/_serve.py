@@ -58,5 +58,6 @@ async def serve_http(
         shutdown_trigger=shutdown_trigger,
         graceful_timeout=graceful_timeout,
         fast_routes=fast_routes(endpoints),
+        body_timeout=server.options.http_body_timeout,
         task_status=task_status,
     )

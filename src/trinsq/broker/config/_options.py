@@ -16,6 +16,7 @@ import zlib
 
 import attrs
 
+from trinsq.common._bodylimits import BODY_TIMEOUT
 from trinsq.common._flagparse import check_non_negative, option
 from trinsq.common._options import LOG_LEVELS, OptionError, split_host_port
 
@@ -106,6 +107,9 @@ class BrokerOptions:
     )
     # Not a flag in nsqd either (15 s there); tests shorten it.
     lookup_ping_interval: float = option(15.0, kind="duration")
+    # Not in nsqd, whose HTTP server waits forever: how long an HTTP request body may go
+    # without a byte before it is answered 408; 0 waits for ever (no flag; tests shorten it).
+    http_body_timeout: float = option(BODY_TIMEOUT, kind="duration", non_negative=True)
 
     # storage
     # empty: the current working directory, as nsqd

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ...common._bodylimits import BodyLimits
 from ...common._fastlane import FastRoute
-from ...common._httpanswers import fast_route
+from ...common._httpanswers import HttpError, body_limit, fast_route
 from ...common._httpserve import serve_app
 from ..core._services import BrokerServices
 from ._endpoints import BrokerEndpoints
@@ -19,7 +20,7 @@ from ._endpoints import BrokerEndpoints
 if TYPE_CHECKING:
     from quart_trio import QuartTrio
 
-__all__ = ["fast_routes", "serve_http"]
+__all__ = ["body_limits", "fast_routes", "serve_http"]
 
 log = logging.getLogger("trinsq.broker")
 
@@ -35,6 +36,18 @@ def fast_routes(
     return {
         (b"POST", b"/pub"): fast_route(api.pub_answer, log),
         (b"GET", b"/ping"): fast_route(api.ping_answer, log),
+    }
+
+
+def body_limits(server: BrokerServices, *, require_tls_port: int | None = None) -> BodyLimits:
+    """The bodies nsqd refuses as soon as they are over its limits (doPUB, doMPUB). None
+    when every request is refused for want of TLS, which nsqd does before anything else."""
+    if require_tls_port is not None:
+        return {}
+    options = server.options
+    return {
+        (b"POST", b"/pub"): body_limit(options.max_msg_size, HttpError(413, "MSG_TOO_BIG")),
+        (b"POST", b"/mpub"): body_limit(options.max_body_size, HttpError(413, "BODY_TOO_BIG")),
     }
 
 
@@ -64,5 +77,7 @@ async def serve_http(
         graceful_timeout=graceful_timeout,
         tls=server.https_context if https else None,
         fast_routes=fast_routes(server, require_tls_port=require_tls_port),
+        body_limits=body_limits(server, require_tls_port=require_tls_port),
+        body_timeout=server.options.http_body_timeout,
         task_status=task_status,
     )
