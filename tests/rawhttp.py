@@ -10,10 +10,13 @@ import h11
 import trio
 
 __all__ = [
+    "BAD_REQUEST",
+    "MALFORMED_CHUNK_SIZES",
     "TIMEOUT_ANSWER",
     "Answer",
     "RawHttp",
     "answer_then_eof",
+    "assert_malformed_chunks_refused",
     "assert_serving",
     "assert_timed_out",
     "chunk",
@@ -22,7 +25,18 @@ __all__ = [
     "request_head",
 ]
 
+# Chunk sizes Go's net/http refuses: more than 16 hex digits (h11 alone takes 20, then waits
+# for 2**80 bytes), not hex, signed, empty.
+MALFORMED_CHUNK_SIZES = [
+    b"ffffffffffffffffffff",
+    b"10000000000000000",
+    b"zz",
+    b"-1",
+    b"0x10",
+    b"",
+]
 # What the server answers by itself, as hypercorn does: an empty body, the connection closed.
+BAD_REQUEST = (400, b"Bad Request", [(b"content-length", b"0"), (b"connection", b"close")], b"")
 TIMEOUT_ANSWER = (
     408,
     b"Request Timeout",
@@ -119,6 +133,17 @@ async def assert_serving(address: str | None) -> None:
             await http.send(request_head(b"GET", b"/ping") + request_head(b"GET", b"/info"))
             ping, info = await http.answer(), await http.answer()
     assert (ping[0], ping[3], info[0]) == (200, b"OK", 200)
+
+
+async def assert_malformed_chunks_refused(address: str | None, target: bytes) -> None:
+    """A POST to ``target`` with each malformed chunk size is answered 400 and closed, and
+    other clients are answered after each."""
+    for size in MALFORMED_CHUNK_SIZES:
+        async with raw_http(address) as http:
+            head = request_head(b"POST", target, b"Transfer-Encoding: chunked\r\n")
+            await http.send(head + size + b"\r\nabc")
+            assert await answer_then_eof(http) == BAD_REQUEST, size
+        await assert_serving(address)
 
 
 async def assert_timed_out(http: RawHttp, address: str | None, timeout: float) -> None:

@@ -1,6 +1,7 @@
 """Request bodies the registry has no use for, over real sockets: nsqlookupd's endpoints read
 none, so they answer at once, closing a connection whose body is still arriving; a fast
-route's body that stalls is answered 408, and the other clients are served throughout."""
+route's body that stalls is answered 408, malformed chunking 400, and the other clients are
+served throughout."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from tests.rawhttp import (
     answer_then_eof,
+    assert_malformed_chunks_refused,
     assert_serving,
     assert_timed_out,
     chunk,
@@ -50,3 +52,10 @@ async def test_a_stalled_body_on_a_fast_route_is_answered_408() -> None:
             await http.send(request_head(b"GET", b"/lookup?topic=t", b"Content-Length: 5000\r\n"))
             await http.send(b"abc")
             await assert_timed_out(http, registry.http_address, timeout)
+
+
+async def test_malformed_chunk_sizes_are_answered_400() -> None:
+    async with open_registry() as registry:
+        await assert_malformed_chunks_refused(
+            registry.http_address, b"/channel/create?topic=t&channel=c"
+        )

@@ -10,6 +10,9 @@ nsqd's ``http.Server`` has no read timeout at all, so a client that stops half w
 body holds its connection forever. Here a request body that receives nothing for
 ``BODY_TIMEOUT`` seconds is answered 408 and the connection closed; a request whose head is
 not complete yet is closed silently after the keep-alive timeout, as hypercorn does.
+
+Chunk sizes follow Go's net/http, which refuses one of more than 16 hex digits ("http chunk
+length too large"); h11 takes up to 20 and would then wait for 2**80 bytes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import attrs
 
 __all__ = [
     "BODY_TIMEOUT",
+    "MAX_CHUNK_SIZE_DIGITS",
     "TIMEOUT_STATUS",
     "BodyLimit",
     "BodyLimits",
@@ -33,6 +37,8 @@ __all__ = [
 # Seconds a request body may go without a byte before it is answered 408 (0: no limit).
 BODY_TIMEOUT: Final = 30.0
 TIMEOUT_STATUS: Final = 408
+# Go's net/http (parseHexUint): a chunk size of more hex digits is an error.
+MAX_CHUNK_SIZE_DIGITS: Final = 16
 
 
 @attrs.frozen

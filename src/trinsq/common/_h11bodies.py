@@ -10,14 +10,20 @@ so the connection's reader can wait there forever. For a :class:`BodyConfig` ser
 hypercorn's loop over h11's events itself: each body is counted against its route's limit,
 timed, and forwarded to the app in a way the connection can call off; an answer sent while
 the body is still arriving says ``Connection: close``, and the connection closes after it.
+
+h11 takes chunk sizes of up to 20 hex digits, then waits for 2**80 bytes;
+:func:`install_chunk_size_limit` makes it refuse more than 16, as Go's net/http does, so that
+hypercorn answers such a chunk 400 like any other malformed one.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Final
 
 import h11
+import h11._readers  # the chunk header pattern (install_chunk_size_limit)
 import trio
 from hypercorn.config import Config
 from hypercorn.events import Closed, Event, RawData, Updated
@@ -29,6 +35,7 @@ from hypercorn.typing import H11SendableEvent
 
 from ._bodylimits import (
     BODY_TIMEOUT,
+    MAX_CHUNK_SIZE_DIGITS,
     TIMEOUT_STATUS,
     BodyLimit,
     BodyLimits,
@@ -36,7 +43,7 @@ from ._bodylimits import (
     limit_for,
 )
 
-__all__ = ["BodyConfig", "BodyH11Protocol"]
+__all__ = ["BodyConfig", "BodyH11Protocol", "install_chunk_size_limit"]
 
 _CLOSE: Final = (b"Connection", b"close")  # as h11 writes the header it adds itself
 _ANSWERABLE: Final = (h11.IDLE, h11.SEND_RESPONSE)  # nothing of an answer is out yet
@@ -248,3 +255,15 @@ class BodyH11Protocol(H11Protocol):
                     await self._send_h11_event(h11.Data(data=body))
                 await self._send_h11_event(h11.EndOfMessage())
         await self.send(Closed())
+
+
+def install_chunk_size_limit() -> None:
+    """Make h11 refuse a chunk size of more than 16 hex digits, as Go's net/http does.
+
+    Idempotent; leaves h11 alone if its chunk header pattern is not the one known here.
+    """
+    pattern = h11._readers.chunk_header_re.pattern
+    known = b"){1,20}"
+    if known in pattern:
+        limited = pattern.replace(known, b"){1,%d}" % MAX_CHUNK_SIZE_DIGITS)
+        h11._readers.chunk_header_re = re.compile(limited)

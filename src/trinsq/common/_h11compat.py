@@ -9,7 +9,8 @@ the close is cancelled and the client waits for an EOF that never comes. hyperco
 hook for either: no setting, and its connection classes are chosen by name inside hypercorn.
 So :func:`install` puts a subclass of hypercorn's ``H11Protocol`` under that name, once. The
 subclass changes only servers whose config is a :class:`GoStyleConfig`; any other
-hypercorn server in the process behaves as before. HTTP/2 is untouched.
+hypercorn server in the process behaves as before, but for h11's chunk-size limit (see
+:func:`install`). HTTP/2 is untouched.
 
 The same subclass carries the fast lane (``_fastlane``): the routes a :class:`GoStyleConfig`
 names in ``fast_routes`` are answered from the receive buffer while the connection is between
@@ -32,7 +33,7 @@ from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import H11SendableEvent
 
 from ._fastlane import FastRoute, answer_requests, reason_phrase
-from ._h11bodies import BodyConfig, BodyH11Protocol
+from ._h11bodies import BodyConfig, BodyH11Protocol, install_chunk_size_limit
 
 __all__ = ["GoStyleConfig", "install", "reason_phrase"]  # reason_phrase: from _fastlane
 
@@ -149,7 +150,10 @@ class _ReasonH11Protocol(BodyH11Protocol):
 
 
 def install() -> None:
-    """Make hypercorn build HTTP/1.1 connections with :class:`_ReasonH11Protocol`.
+    """Make hypercorn build HTTP/1.1 connections with :class:`_ReasonH11Protocol`, and h11
+    refuse a chunk size of more than 16 hex digits, as Go does. The latter holds for every h11
+    connection in the process (h11 has no setting per connection); no real peer sends such a
+    size, which announces 2**64 bytes or more.
 
     Idempotent; leaves hypercorn alone if something else already replaced the class.
     """
@@ -157,3 +161,4 @@ def install() -> None:
     namespace = vars(hypercorn.protocol)
     if namespace["H11Protocol"] is H11Protocol:
         namespace["H11Protocol"] = _ReasonH11Protocol
+    install_chunk_size_limit()

@@ -1,7 +1,7 @@
 """Request bodies over real sockets, through the fast lane and through hypercorn: refused with
 nsqd's 413 as soon as the declared or received size passes --max-msg-size (/pub) or
---max-body-size (/mpub), answered 408 when they stall, and never at the cost of the other
-clients."""
+--max-body-size (/mpub), answered 408 when they stall, 400 when their chunking is malformed,
+and never at the cost of the other clients."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tests.rawhttp import (
     TIMEOUT_ANSWER,
     RawHttp,
     answer_then_eof,
+    assert_malformed_chunks_refused,
     assert_serving,
     assert_timed_out,
     chunk,
@@ -182,6 +183,13 @@ async def test_the_body_timeout_is_on_silence_not_on_the_whole_body(
             mock_clock.jump(2)
             assert await answer_then_eof(http) == TIMEOUT_ANSWER
         assert "t" not in broker.topics
+
+
+@pytest.mark.parametrize("target", [b"/pub?topic=t", b"/mpub?topic=t", b"/topic/create?topic=t"])
+async def test_malformed_chunk_sizes_are_answered_400(broker: RunningBroker, target: bytes) -> None:
+    await assert_malformed_chunks_refused(broker.http_address, target)
+    # Nothing published (/topic/create, which reads no body, may have run meanwhile).
+    assert broker.topics.get("t") is None or broker.topics["t"].message_count == 0
 
 
 async def test_https_bodies_are_bounded_the_same_way(tmp_path: Path) -> None:
