@@ -885,3 +885,17 @@ def test_empty_drops_pins(tmp_path: Path) -> None:
     queue.empty()
     assert (queue.pinned, queue.depth) == (0, 0)
     queue.close()
+
+
+def test_records_past_a_saved_depth_that_was_too_low_are_still_unread(tmp_path: Path) -> None:
+    # A depth saved before the last writes were counted (a crash): 1, with 3 records on disk.
+    dat(tmp_path, 0).write_bytes(frame(rec(0)) + frame(rec(1)))
+    dat(tmp_path, 1).write_bytes(frame(rec(2)))
+    meta(tmp_path).write_bytes(b"1\n0,0\n1,34\n")
+    queue = small(tmp_path)
+    assert queue.pop() == rec(0)
+    assert queue.depth <= 0
+    assert queue.has_unread
+    assert drain(queue) == [rec(1), rec(2)]
+    assert not queue.has_unread
+    queue.close()

@@ -38,6 +38,9 @@ class QueueFile(Protocol):
     @property
     def depth(self) -> int: ...
 
+    @property
+    def has_unread(self) -> bool: ...
+
     def put(self, record: bytes) -> None: ...
 
     def put_many(self, records: Iterable[bytes]) -> None: ...
@@ -114,8 +117,12 @@ class DiskBackend:
 
     @property
     def depth(self) -> int:
-        # A queue salvaging records after a crash can count below zero until it catches up.
-        return max(self.queue.depth, 0) + len(self._pending) + len(self._stranded)
+        # A queue salvaging records after a crash can count below zero until it catches up;
+        # while records remain it counts at least one, so no consumer is parked on a channel
+        # that looks empty (the pump only waits when the depth is 0).
+        queue = self.queue
+        floor = 1 if queue.has_unread else 0
+        return max(queue.depth, floor) + len(self._pending) + len(self._stranded)
 
     def put(self, message: Message) -> None:
         if not self._pending:

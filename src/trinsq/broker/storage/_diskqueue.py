@@ -99,6 +99,12 @@ class DiskQueue:
         return self._depth
 
     @property
+    def has_unread(self) -> bool:
+        """Whether written records remain to be read, whatever :attr:`depth` says (a depth
+        saved before a crash can be lower than what the files hold)."""
+        return (self._rnum, self._rpos) < (self._fnum, self._fpos)
+
+    @property
     def bad_files(self) -> int:
         return self._bad_files
 
