@@ -18,12 +18,13 @@ import struct
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import attrs
 
 from ...protocol import append_message_frame
 from ._backend import Backend
-from ._consumer import Consumer, Scheduler
+from ._consumer import Consumer
 from ._deferred import DeferredMessages, put_deferred_records
 from ._frames import (
     Block,
@@ -46,7 +47,12 @@ from ._inflight import (
 from ._message import Message
 from ._quantile import LatencyStream
 
-__all__ = ["Channel", "ChannelError", "Consumer", "Scheduler"]  # the last two from _consumer
+__all__ = ["Channel", "ChannelError", "Consumer", "Scheduler"]  # Consumer from _consumer
+
+
+class Scheduler(Protocol):
+    def schedule(self, channel: Channel, due: float) -> None:
+        """Call ``channel.on_due(due)`` at monotonic time ``due``."""
 
 
 class ChannelError(Exception):

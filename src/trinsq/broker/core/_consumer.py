@@ -1,13 +1,10 @@
-"""What a channel needs from the world around it: its consumers and its timers."""
+"""What a channel needs from a subscribed client."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from ._channel import Channel
-
-__all__ = ["Consumer", "Scheduler"]
+__all__ = ["Consumer"]
 
 
 class Consumer(Protocol):
@@ -27,8 +24,3 @@ class Consumer(Protocol):
 
     def in_flight_dropped(self) -> None:
         """The channel was emptied: this client has nothing in flight any more."""
-
-
-class Scheduler(Protocol):
-    def schedule(self, channel: Channel, due: float) -> None:
-        """Call ``channel.on_due(due)`` at monotonic time ``due``."""
