@@ -41,6 +41,18 @@ async def drain(client: RawClient, count: int) -> list[bytes]:
     return bodies
 
 
+async def drain_one_at_a_time(client: RawClient, count: int) -> list[bytes]:
+    """At RDY 1, consume ``count`` messages, each FIN freeing the slot for the next (the
+    pump parks on an empty-looking channel between them); return their bodies."""
+    await client.send(b"RDY 1\n")
+    bodies: list[bytes] = []
+    for _ in range(count):
+        _, _, message_id, message = await client.read_message(timeout=10)
+        bodies.append(message)
+        await client.send(b"FIN " + message_id + b"\n")
+    return bodies
+
+
 async def subscribe_and_publish(client: RawClient, topic: str, count: int) -> None:
     """SUB ``topic`` c without RDY, then MPUB ``payload(0)`` ... ``payload(count - 1)``."""
     await client.send(f"SUB {topic} c\n".encode())
@@ -335,13 +347,8 @@ async def test_impossible_disk_queue_metadata_loses_no_message(
         channel = broker.topics["t"].channels["c"]
         assert channel.depth == count
         client = await connect(broker)
-        await client.subscribe("t", "c", rdy=1)
-        bodies = []
-        for _ in range(count):  # one at a time: each FIN frees the slot for the next
-            _, _, message_id, message = await client.read_message(timeout=10)
-            bodies.append(message)
-            await client.send(b"FIN " + message_id + b"\n")
-        assert bodies == [payload(i) for i in range(count)]
+        await client.subscribe("t", "c")
+        assert await drain_one_at_a_time(client, count) == [payload(i) for i in range(count)]
         await client.publish("marker", b"x")  # every FIN before this has been handled
         assert (channel.depth, len(channel.in_flight)) == (0, 0)
         assert broker.server.storage.queues["t:c"].bad_files == 0
@@ -361,10 +368,5 @@ async def test_a_saved_depth_too_low_still_delivers_every_record_to_a_one_at_a_t
 
     async with open_broker(data_path=str(tmp_path), mem_queue_size=0) as broker:
         client = await connect(broker)
-        await client.subscribe("t", "c", rdy=1)
-        bodies = []
-        for _ in range(count):  # one at a time: each FIN frees the slot for the next
-            _, _, message_id, message = await client.read_message(timeout=10)
-            bodies.append(message)
-            await client.send(b"FIN " + message_id + b"\n")
-        assert bodies == [payload(i) for i in range(count)]
+        await client.subscribe("t", "c")
+        assert await drain_one_at_a_time(client, count) == [payload(i) for i in range(count)]
