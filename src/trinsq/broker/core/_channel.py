@@ -14,10 +14,10 @@ message is one small record (see _inflight.py).
 from __future__ import annotations
 
 import random
-import struct
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Protocol
 
 import attrs
@@ -43,6 +43,8 @@ from ._inflight import (
     InFlight,
     in_flight_message,
     in_flight_timestamp,
+    take_run,
+    take_run_sampled,
 )
 from ._message import Message
 from ._quantile import LatencyStream
@@ -60,7 +62,6 @@ class ChannelError(Exception):
 
 
 # A frame's size and id (after type, timestamp and attempts).
-_SIZE_ID = struct.Struct(">I14x16s")
 
 
 @attrs.define(eq=False)
@@ -249,7 +250,6 @@ class Channel:
         taken: list[InFlight] = []
         add = taken.append
         wanted = limit
-        unpack = _SIZE_ID.unpack_from
         while wanted > 0:
             if not queue:
                 # Backend messages come in batches of at most what is still wanted, so every
@@ -274,28 +274,16 @@ class Channel:
                 continue
             block = entry.block
             count = entry.count
-            start = position = entry.start
+            start = entry.start
             used = count if count <= wanted else wanted
             if sample_rate:
-                view = memoryview(block)
-                for _ in range(used):
-                    size, message_id = unpack(block, position)
-                    stop = position + 4 + size
-                    if self.random_percent() <= sample_rate:
-                        record = (message_id, owner, deadline, now, block, position)
-                        in_flight[message_id] = record
-                        add(record)
-                        out += view[position:stop]
-                        wanted -= 1
-                    position = stop
-                view.release()
+                keep = partial(self._sampled_in, sample_rate)
+                position, kept = take_run_sampled(
+                    block, start, used, (owner, deadline, now), in_flight, taken, out, keep
+                )
+                wanted -= kept
             else:
-                for _ in range(used):
-                    size, message_id = unpack(block, position)
-                    record = (message_id, owner, deadline, now, block, position)
-                    in_flight[message_id] = record
-                    add(record)
-                    position += 4 + size
+                position = take_run(block, start, used, (owner, deadline, now), in_flight, taken)
                 out += memoryview(block)[start:position]  # the whole run in one copy
                 wanted -= used
             self.queued -= used
@@ -310,6 +298,9 @@ class Channel:
         self.deadlines.compact(in_flight)
         self._reschedule(deadline)
         return len(taken)
+
+    def _sampled_in(self, sample_rate: int) -> bool:
+        return self.random_percent() <= sample_rate
 
     def _deliver(
         self, message: Message, owner: int, deadline: float, now: float, out: bytearray

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import struct
+from collections.abc import Callable
 from typing import Final
 
 from ._frames import Block, frame_message, frame_timestamp
@@ -26,6 +28,8 @@ __all__ = [
     "InFlight",
     "in_flight_message",
     "in_flight_timestamp",
+    "take_run",
+    "take_run_sampled",
 ]
 
 # (id, owner, deadline, delivered_at, source, offset): ``source`` is the block holding the
@@ -40,6 +44,9 @@ DELIVERED_AT: Final = 3
 _COMPACT_FACTOR: Final = 2
 _COMPACT_MIN: Final = 1024
 _sequence = itertools.count()
+_SIZE_ID: Final = struct.Struct(">I14x16s")  # a message frame's size and id
+# What the records of one take share: (owner, deadline, delivered_at).
+Take = tuple[int, float, float]
 
 
 def in_flight_message(record: InFlight) -> Message:
@@ -55,6 +62,61 @@ def in_flight_timestamp(record: InFlight) -> int:
     if isinstance(source, Message):
         return source.timestamp
     return frame_timestamp(source, record[5])
+
+
+def take_run(
+    block: Block,
+    start: int,
+    count: int,
+    take: Take,
+    in_flight: dict[bytes, InFlight],
+    taken: list[InFlight],
+) -> int:
+    """Put the ``count`` frames from ``start`` in flight (a record each in ``in_flight`` and
+    ``taken``); return where they end."""
+    owner, deadline, now = take
+    unpack = _SIZE_ID.unpack_from
+    add = taken.append
+    position = start
+    for _ in range(count):
+        size, message_id = unpack(block, position)
+        record = (message_id, owner, deadline, now, block, position)
+        in_flight[message_id] = record
+        add(record)
+        position += 4 + size
+    return position
+
+
+def take_run_sampled(
+    block: Block,
+    start: int,
+    count: int,
+    take: Take,
+    in_flight: dict[bytes, InFlight],
+    taken: list[InFlight],
+    out: bytearray,
+    keep: Callable[[], bool],
+) -> tuple[int, int]:
+    """As :func:`take_run` for the frames ``keep()`` keeps (the others are dropped for the
+    channel, as nsqd samples), appending the kept frames to ``out``; return where the
+    ``count`` frames end and how many were kept."""
+    owner, deadline, now = take
+    unpack = _SIZE_ID.unpack_from
+    view = memoryview(block)
+    position = start
+    kept = 0
+    for _ in range(count):
+        size, message_id = unpack(block, position)
+        stop = position + 4 + size
+        if keep():
+            record = (message_id, owner, deadline, now, block, position)
+            in_flight[message_id] = record
+            taken.append(record)
+            out += view[position:stop]
+            kept += 1
+        position = stop
+    view.release()
+    return position, kept
 
 
 class Deadlines:
