@@ -61,9 +61,6 @@ class ChannelError(Exception):
     """A FIN/REQ/TOUCH/SUB the channel refuses; the text is nsqd's."""
 
 
-# A frame's size and id (after type, timestamp and attempts).
-
-
 @attrs.define(eq=False)
 class Channel:
     """A channel of a topic. Every message published to the topic gets a copy here.

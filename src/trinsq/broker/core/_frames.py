@@ -157,7 +157,7 @@ def frame_id(block: Block, offset: int) -> bytes:
 
 def run_ids(block: Block, start: int, end: int) -> list[bytes]:
     """The message ids of a run's frames."""
-    return [block[offset + 18 : offset + 34] for offset in run_offsets(block, start, end)]
+    return [frame_id(block, offset) for offset in run_offsets(block, start, end)]
 
 
 def frame_timestamp(block: Block, offset: int) -> int:
