@@ -163,7 +163,7 @@ class SocketStream(trio.abc.HalfCloseableStream):
         finally:
             self._sending = False
 
-    def send_now(self, data: bytes) -> int:
+    def send_now(self, data: bytes | bytearray) -> int:
         """Send what the kernel takes of ``data`` at once, without waiting; return how many
         bytes that was (a synchronous caller, such as a timer, can write a small frame).
 

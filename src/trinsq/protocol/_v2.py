@@ -13,7 +13,6 @@ a step while more of the body is buffered, so the caller can let others run in b
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Callable, Generator
 from typing import Final
@@ -41,6 +40,7 @@ from ._limits import Limits
 from ._mpub import MpubReader, MpubStep
 from ._names import is_valid_name_bytes
 from ._receive import ReceiveBuffer
+from ._v2runs import FIN_LINE, finish_run, publish_run
 from ._v2states import (
     BUSY,
     CLOSED,
@@ -80,10 +80,6 @@ _BodyReader = Generator[_Read, bytes, bytes]  # a step of a _BodyParser that yie
 
 _INT32_BE: Final = struct.Struct(">i")
 _DELIVERY_STATES: Final = frozenset({ClientState.SUBSCRIBED, ClientState.CLOSING})
-_FIN_LINE: Final = 4 + MESSAGE_ID_LENGTH + 1  # b"FIN " + ID + b"\n"
-# Lines next_command would read as the same Finish: FIN, one space, an ID with no space or
-# newline and no carriage return at its end (that would be stripped), a bare newline.
-_FIN_RUN: Final = re.compile(rb"(?:FIN [^ \n]{%d}[^ \n\r]\n)+" % (MESSAGE_ID_LENGTH - 1))
 
 
 @attrs.frozen
@@ -211,19 +207,34 @@ class V2ServerConnection(ReceiveBuffer):
             or self._need_magic
             or self.state not in _DELIVERY_STATES
             or (self.tls_required and not self.tls_active)
-            or self.limits.max_line_size <= _FIN_LINE
+            or self.limits.max_line_size <= FIN_LINE
         ):
             return []
-        pos = self._pos
-        # One regex match in C finds the run of well-formed FIN lines, one slice copies it,
-        # and the IDs are cut from the copy: a per-line loop of checks cost ~1 us a FIN.
-        run = _FIN_RUN.match(self._buffer, pos, pos + limit * _FIN_LINE)
-        if run is None:
+        ids, self._pos = finish_run(self._buffer, self._pos, limit)
+        if ids:
+            self._scanned = 0
+        return ids
+
+    def next_publishes(self, topic: str, limit: int) -> list[bytes]:
+        """The bodies of up to ``limit`` more PUBs to ``topic`` at the front of the buffer,
+        consumed: a pipelining producer's commands, read without a command object each. Only
+        complete PUBs that :meth:`next_command` would read as a valid ``Publish`` to the same
+        topic qualify (the same ``PUB <topic>`` line, a body of a valid size); anything else
+        stops the run."""
+        if (
+            self._failed
+            or self._resume is not None
+            or self._need_magic
+            or (self.tls_required and not self.tls_active)
+        ):
             return []
-        lines = run.group()
-        self._pos = run.end()
-        self._scanned = 0
-        return [lines[i : i + MESSAGE_ID_LENGTH] for i in range(4, len(lines), _FIN_LINE)]
+        line = b"PUB " + topic.encode("ascii") + b"\n"
+        bodies, self._pos = publish_run(
+            self._buffer, self._pos, line, limit, self.limits.max_msg_size
+        )
+        if bodies:
+            self._scanned = 0
+        return bodies
 
     def _read_magic(self) -> Command | NeedData | StreamClosed | Busy:
         if self.buffered < 4:

@@ -150,7 +150,7 @@ class V2Session:
         self._budget = MESSAGES_PER_TURN  # messages this turn may still publish
         self._turn_over = False  # a command ended the turn: a request waits, or the budget is spent
         # A publish carried out over several turns, and its command's name (PUB, MPUB, DPUB).
-        self._publishing: tuple[str, Publication] | None = None
+        self._publishing: tuple[str, Publication, int] | None = None
 
     # -- requests for the transport (setting one ends the turn) ----------------------------------
 
@@ -297,17 +297,19 @@ class V2Session:
         self.respond(OK_FRAME)
 
     def _publish_bodies(
-        self, name: str, topic_name: str, bodies: Sequence[bytes], defer_ms: int
+        self, name: str, topic_name: str, bodies: Sequence[bytes], defer_ms: int, answers: int = 1
     ) -> None:
-        retry = partial(self._publish_bodies, name, topic_name, bodies, defer_ms)
-        if not self._authorized(name, topic_name, "", retry):
-            return
+        """Publish ``bodies`` as one command (``answers`` PUBs run together answer OK each)."""
+        if self.services.options.auth_http_addresses:
+            retry = partial(self._publish_bodies, name, topic_name, bodies, defer_ms, answers)
+            if not self._authorized(name, topic_name, "", retry):
+                return
         try:
             publication = self.services.core.start_publish(topic_name, bodies, defer_ms)
         except CoreError as error:  # exiting
             raise ProtocolError(f"E_{name}_FAILED", f"{name} failed {error}") from None
         # More than this turn allows goes on over the next turns (see run_commands).
-        self._publishing = (name, publication)
+        self._publishing = (name, publication, answers)
         if self._publish_step() and self._budget <= 0:
             self._turn_over = True
 
@@ -320,7 +322,7 @@ class V2Session:
             ProtocolError: E_PUB_FAILED and the like; the messages of earlier steps stay.
         """
         assert self._publishing is not None
-        name, publication = self._publishing
+        name, publication, answers = self._publishing
         try:
             self._budget -= publication.step(max(self._budget, 1))
         except CoreError as error:  # exiting, or the disk write failed
@@ -331,17 +333,26 @@ class V2Session:
             self._turn_over = True
             return False
         self._publishing = None
-        self._published(publication.topic.name, len(publication.bodies))
+        self._published(publication.topic.name, len(publication.bodies), answers)
         return True
 
-    def _published(self, topic_name: str, count: int) -> None:
+    def _published(self, topic_name: str, count: int, answers: int) -> None:
         if self.services.storage.crash_safe and self.held is None:
             self.held = bytearray()
         self.client.published(topic_name, count)
-        self.respond(OK_FRAME)
+        self.respond(OK_FRAME * answers)
 
     def _publish(self, command: Publish) -> None:
-        self._publish_bodies("PUB", command.topic, (command.body,), 0)
+        # A pipelining producer's further PUBs to the same topic, already here, are put with
+        # this one in one publish and answered OK each, in order. If the put fails, the
+        # first PUB's E_PUB_FAILED ends the connection, as it would have one at a time
+        # before the others were read; none of them was accepted.
+        more = self.protocol.next_publishes(command.topic, self._budget - 1)
+        if more:
+            more.insert(0, command.body)
+            self._publish_bodies("PUB", command.topic, more, 0, len(more))
+        else:
+            self._publish_bodies("PUB", command.topic, (command.body,), 0)
 
     def _multi_publish(self, command: MultiPublish) -> None:
         self._publish_bodies("MPUB", command.topic, command.bodies, 0)
