@@ -15,7 +15,7 @@ import pytest
 import trio
 
 import trinsq
-from tests.support import RawClient
+from tests.support import RawClient, unused_port
 from trinsq.common._httpclient import get
 
 TOPIC, CHANNEL = "clicks", "counter"
@@ -210,9 +210,7 @@ async def test_topic_on_no_nsqd_reports_no_nsqd_answered() -> None:
 
 
 async def test_unreachable_registry_is_worded_as_gos_http_client_does() -> None:
-    with trio.socket.socket() as closed:
-        await closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = unused_port()
     result = await _stat("--topic=t", "--channel=c", f"--lookupd-http-address=127.0.0.1:{port}")
     assert result.returncode == 1
     expected = (
