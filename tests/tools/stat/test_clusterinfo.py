@@ -11,6 +11,7 @@ from trinsq.tools.stat._clusterinfo import (
     channel_stats_target,
     channel_totals,
     http_address,
+    https_port,
     lookup_producers,
     lookup_target,
     nsqd_producer,
@@ -215,3 +216,10 @@ def test_status_errors_quote_the_body_as_go_does() -> None:
 def test_http_address_brackets_ipv6() -> None:
     assert http_address("::1", 4151) == "[::1]:4151"
     assert http_address("box", 4151) == "box:4151"
+
+
+def test_https_port_of_a_tls_required_answer() -> None:
+    assert https_port(b'{"message": "TLS_REQUIRED", "https_port": 4152}') == 4152
+    assert https_port(b'{"message": "FORBIDDEN"}') == 0  # Go's zero value
+    assert isinstance(https_port(b"not json"), Failure)
+    assert isinstance(https_port(b'{"https_port": "4152"}'), Failure)

@@ -4,18 +4,22 @@ error lines."""
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import trio
 
 import trinsq
 from tests.support import RawClient, unused_port
+from tests.tlsutil import make_certificates
 from trinsq.common._httpclient import get
 
 TOPIC, CHANNEL = "clicks", "counter"
@@ -30,13 +34,16 @@ STILL_ROW = (
 LOG_LINE = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d "
 
 
-async def _stat(*flags: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+async def _stat(
+    *flags: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     with trio.fail_after(timeout):
         return await trio.run_process(
             [sys.executable, "-m", "trinsq", "stat", *flags],
             capture_stdout=True,
             capture_stderr=True,
             check=False,
+            env=None if env is None else {**os.environ, **env},
         )
 
 
@@ -254,3 +261,51 @@ async def test_bad_flags_exit_2_and_version_exits_0() -> None:
     assert result.returncode == 0
     assert result.stdout.startswith(b"trinsq stat v")
     assert b"(nsq_stat v1.3.0 compatible)" in result.stdout
+
+
+async def _https_post(
+    address: tuple[str, int], target: str, data: bytes, context: ssl.SSLContext
+) -> bytes:
+    """One POST over HTTPS; the whole answer."""
+    stream = await trio.open_ssl_over_tcp_stream(
+        *address, ssl_context=context, https_compatible=True
+    )
+    async with stream:
+        head = f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n"
+        await stream.send_all(head.encode() + b"Connection: close\r\n\r\n" + data)
+        answer = b""
+        while chunk := await stream.receive_some(4096):
+            answer += chunk
+    return answer
+
+
+async def test_a_broker_requiring_tls_is_asked_again_over_https(tmp_path: Path) -> None:
+    """nsqd's 403 TLS_REQUIRED names its HTTPS port; nsq_stat's HTTP client follows it,
+    trusting the system's roots (here the test CA, through SSL_CERT_FILE as Go reads it)."""
+    certs = make_certificates(tmp_path)
+    async with trinsq.open_broker(**certs.broker_options(tls_required="true")) as broker:
+        https = broker.addresses.https
+        assert https is not None
+        target = f"/channel/create?topic={TOPIC}&channel={CHANNEL}"
+        context = certs.client_context()
+        with trio.fail_after(30):
+            topic = f"/topic/create?topic={TOPIC}"
+            assert b" 200 " in await _https_post(https, topic, b"", context)
+            assert b" 200 " in await _https_post(https, target, b"", context)
+            assert b" 200 " in await _https_post(https, f"/pub?topic={TOPIC}", b"x", context)
+        flags = _flags(f"--nsqd-http-address={broker.http_address}", "--count=1")
+        untrusted = await _stat(*flags)
+        trusted = await _stat(*flags, env={"SSL_CERT_FILE": certs.ca_file})
+    assert trusted.returncode == 0, trusted.stderr
+    assert trusted.stdout.decode().splitlines() == [
+        *HEADER,
+        "      0       0 |       1       1       0     0     0 |"
+        "       0       0            1       0",
+    ]
+    assert untrusted.returncode == 1
+    url = rf"https://127\.0\.0\.1:{https[1]}/stats\?format=json&topic={TOPIC}&include_clients=false"
+    expected = (
+        rf"{LOG_LINE}ERROR: failed to get topic producers - failed to query any nsqd: "
+        rf'Get "{url}": tls: failed to verify certificate: .+\n'
+    )
+    assert re.fullmatch(expected, untrusted.stderr.decode()), untrusted.stderr

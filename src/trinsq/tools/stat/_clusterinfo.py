@@ -16,7 +16,7 @@ from urllib.parse import quote_plus
 
 import attrs
 
-from trinsq.protocol import go_quote
+from trinsq.protocol import JsonError, decode_json, go_quote
 from trinsq.tools.stat._report import ChannelTotals
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "channel_stats_target",
     "channel_totals",
     "http_address",
+    "https_port",
     "lookup_producers",
     "lookup_target",
     "nsqd_producer",
@@ -70,6 +71,18 @@ def status_error_text(status: int, reason: str, body: bytes) -> str:
     """A non-200 answer, as http_api's GETV1 reports it."""
     status_line = f"{status} {reason}" if reason else str(status)
     return f"got response {status_line} {go_quote(body)}"
+
+
+def https_port(body: bytes) -> int | Failure:
+    """The port a 403 answer sends the request to over HTTPS (nsqd's TLS_REQUIRED answer), as
+    http_api reads it: 0 when the body does not say."""
+    try:
+        document = _object(decode_json(body), "struct { HTTPSPort int }")
+        return _int(document, "https_port")
+    except JsonError as error:
+        return Failure(str(error))
+    except _Shape as error:
+        return Failure(str(error))
 
 
 def http_address(host: str, port: int) -> str:

@@ -10,9 +10,11 @@ nsq_stat: a timestamped line on stderr and exit status 1.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TextIO, TypeVar
@@ -29,6 +31,8 @@ from trinsq.tools.stat._clusterinfo import (
     Failure,
     channel_stats_target,
     channel_totals,
+    http_address,
+    https_port,
     lookup_producers,
     lookup_target,
     nsqd_producer,
@@ -67,6 +71,11 @@ def _transport_text(error: HttpTransportError, host: str, port: int) -> str:
             return f"dial tcp: lookup {host}: no such host"
         if isinstance(cause, trio.TooSlowError):
             return f"dial tcp {host}:{port}: i/o timeout"
+        refusal = cause.__cause__
+        if isinstance(refusal, ssl.SSLCertVerificationError):
+            return f"tls: failed to verify certificate: {refusal.verify_message}"
+        if isinstance(refusal, ssl.SSLError):
+            return f"remote error: tls: {refusal.reason or refusal}"
         code = _errno_of(cause)
         reason = os.strerror(code).lower() if code is not None else "connection failed"
         return f"dial tcp {host}:{port}: connect: {reason}"
@@ -78,32 +87,52 @@ def _transport_text(error: HttpTransportError, host: str, port: int) -> str:
     return "EOF"  # closed before a complete answer
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """What Go's HTTP client trusts with no TLS config: the system's roots (and, as in Go,
+    the certificate file named by ``SSL_CERT_FILE``)."""
+    return ssl.create_default_context()
+
+
 async def _ask(address: str, target: str, options: StatOptions) -> object:
-    """GET ``target`` from ``address``: the decoded document, or the :class:`Failure`."""
-    url = f"http://{address}{target}"
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname or "", parts.port or 80
-    except ValueError:
-        return Failure(f'parse "{url}": invalid port after host')
-    try:
-        response = await get(
-            host,
-            port,
-            target,
-            connect_timeout=options.http_client_connect_timeout,
-            request_timeout=options.http_client_request_timeout,
-        )
-    except HttpTransportError as error:
-        return Failure(f'Get "{url}": {_transport_text(error, host, port)}')
-    except HttpClientError as error:  # an answer too large to hold
-        return Failure(str(error))
-    if response.status != 200:
-        return Failure(status_error_text(response.status, response.reason, response.body))
-    try:
-        return decode_json(response.body)
-    except JsonError as error:
-        return Failure(str(error))
+    """GET ``target`` from ``address``: the decoded document, or the :class:`Failure`.
+
+    A 403 naming an ``https_port`` (nsqd's TLS_REQUIRED) is asked again over HTTPS there, as
+    nsq's http_api client does.
+    """
+    scheme = "http"
+    while True:
+        url = f"{scheme}://{address}{target}"
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname or "", parts.port or (443 if scheme == "https" else 80)
+        except ValueError:
+            return Failure(f'parse "{url}": invalid port after host')
+        try:
+            response = await get(
+                host,
+                port,
+                target,
+                connect_timeout=options.http_client_connect_timeout,
+                request_timeout=options.http_client_request_timeout,
+                tls=_tls_context() if scheme == "https" else None,
+            )
+        except HttpTransportError as error:
+            return Failure(f'Get "{url}": {_transport_text(error, host, port)}')
+        except HttpClientError as error:  # an answer too large to hold
+            return Failure(str(error))
+        if response.status == 403 and scheme == "http":
+            secure_port = https_port(response.body)
+            if isinstance(secure_port, Failure):
+                return secure_port
+            scheme, address = "https", http_address(host, secure_port)
+            continue
+        if response.status != 200:
+            return Failure(status_error_text(response.status, response.reason, response.body))
+        try:
+            return decode_json(response.body)
+        except JsonError as error:
+            return Failure(str(error))
 
 
 async def _each(items: Sequence[_T], ask: Callable[[_T], Awaitable[_R]]) -> list[_R]:
