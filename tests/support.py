@@ -28,10 +28,19 @@ __all__ = [
     "descriptors_used_up",
     "mpub_body",
     "run_broker_process",
+    "unused_port",
 ]
 
 _LISTENING = re.compile(rb"TCP: listening on 127\.0\.0\.1:(\d+)")
 _HTTP_LISTENING = re.compile(rb"HTTP: listening on 127\.0\.0\.1:(\d+)")
+
+
+def unused_port() -> int:
+    """A 127.0.0.1 port nothing listens on (bound, then released): connecting is refused."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port: int = closed.getsockname()[1]
+    return port
 
 
 def body(data: bytes) -> bytes:

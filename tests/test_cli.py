@@ -10,8 +10,10 @@ import sys
 import pytest
 
 import trinsq.broker
+import trinsq.tools.stat
 from trinsq._cli import main
 from trinsq.broker.config._options import BrokerOptions
+from trinsq.tools.stat import StatOptions
 
 
 @pytest.mark.parametrize(
@@ -33,6 +35,8 @@ from trinsq.broker.config._options import BrokerOptions
         (["registry", "--bogus"], "trinsq registry: flag provided but not defined: -bogus"),
         (["registry", "--tcp-address=4160"], "trinsq registry: --tcp-address: '4160' is not a "
          "host:port"),
+        (["stat", "--bogus"], "trinsq stat: flag provided but not defined: -bogus"),
+        (["stat", "--count=x"], 'trinsq stat: invalid value "x" for flag -count: parse error'),
         (["nsqd"], 'trinsq: unknown command "nsqd" (see "trinsq --help")'),
         (["--bogus"], 'trinsq: unknown command "--bogus" (see "trinsq --help")'),
     ],
@@ -52,6 +56,7 @@ def test_errors_are_one_line_with_status_2(
         (["--version"], "trinsq v0.1.0 (nsqd v1.3.0 compatible)\n"),
         (["broker", "--version"], "trinsq broker v0.1.0 (nsqd v1.3.0 compatible)\n"),
         (["broker", "-version"], "trinsq broker v0.1.0 (nsqd v1.3.0 compatible)\n"),
+        (["stat", "--version"], "trinsq stat v0.1.0 (nsq_stat v1.3.0 compatible)\n"),
     ],
 )
 def test_version(argv: list[str], out: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,7 +66,13 @@ def test_version(argv: list[str], out: str, capsys: pytest.CaptureFixture[str]) 
 
 @pytest.mark.parametrize(
     ("argv", "expected"),
-    [(["--help"], "  broker "), (["-h"], "  registry "), (["broker", "--help"], "  -msg-timeout")],
+    [
+        (["--help"], "  broker "),
+        (["-h"], "  registry "),
+        (["--help"], "  stat "),
+        (["broker", "--help"], "  -msg-timeout"),
+        (["stat", "--help"], "  -lookupd-http-address value"),
+    ],
 )
 def test_help(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 0
@@ -143,3 +154,27 @@ def test_the_executable_exits_at_once_with_mains_status_after_flushing(
     with pytest.raises(Exited):
         cli.run()
     assert events == ["logging", "flush stdout", "flush stderr", "exit 3"]
+
+
+def test_stat_runs_with_parsed_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[StatOptions] = []
+
+    def fake_run_stat(options: StatOptions) -> int:
+        seen.append(options)
+        return 0
+
+    monkeypatch.setattr(trinsq.tools.stat, "run_stat", fake_run_stat)
+    argv = ["stat", "-topic", "t", "--channel=c", "--count=3", "--interval=250ms"]
+    argv += ["--nsqd-http-address=a:1", "--nsqd-http-address", "b:2"]
+    assert main(argv) == 0
+    [options] = seen
+    assert (options.topic, options.channel, options.count, options.interval) == ("t", "c", 3, 0.25)
+    assert options.nsqd_http_address == ["a:1", "b:2"]
+    assert options.lookupd_http_address == []
+
+
+def test_stat_help_shows_count_without_a_default(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["stat", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "  -count int\n    \tnumber of reports\n" in out
+    assert "None" not in out

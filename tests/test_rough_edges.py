@@ -22,12 +22,12 @@ from hypercorn.trio import serve
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from tests.registry.test_registry import IDENTIFY, V1Peer
-from tests.support import RawClient
+from tests.support import RawClient, unused_port
 from trinsq import open_broker
 from trinsq.broker.core._authstate import AuthError, parse_auth_reply
 from trinsq.broker.storage._diskqueue import DiskQueue
 from trinsq.common._h11compat import install, reason_phrase
-from trinsq.common._httpclient import HttpClientError, get_json
+from trinsq.common._httpclient import HttpClientError, HttpTransportError, get_json
 from trinsq.common._logging import error_text
 from trinsq.registry import open_registry
 
@@ -313,13 +313,15 @@ def test_auth_errors_show_json_not_python_reprs(reply: object, text: str) -> Non
 
 
 async def test_http_client_errors_read_as_plain_words() -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = unused_port()
     with pytest.raises(HttpClientError) as raised:
         await get_json("127.0.0.1", port, "/ping")
     assert str(raised.value).startswith(f"GET 127.0.0.1:{port}/ping - ")
     assert not REPR.search(str(raised.value)), str(raised.value)
+    # and says the connection could not be made, for callers that word it themselves
+    assert isinstance(raised.value, HttpTransportError)
+    assert raised.value.stage == "dial"
+    assert isinstance(raised.value.error, OSError)
 
 
 def test_unreadable_disk_queue_metadata_is_named_not_dumped(

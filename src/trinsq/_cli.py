@@ -1,7 +1,10 @@
-"""The ``trinsq`` command: ``trinsq broker`` (nsqd's flags) and ``trinsq registry`` (nsqlookupd's).
+"""The ``trinsq`` command: ``trinsq broker`` (nsqd's flags), ``trinsq registry`` (nsqlookupd's)
+and the tools, such as ``trinsq stat`` (nsq_stat's).
 
-Every failure to start is reported as one line on stderr with exit status 2, the way Go's flag
-package reports usage errors, so scripts and service managers see a short, greppable reason.
+Every flag that cannot be parsed is reported as one line on stderr with exit status 2, the way
+Go's flag package reports usage errors, so scripts and service managers see a short, greppable
+reason. The tools refuse unusable values as their Go originals do: a timestamped line and
+status 1.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from trinsq.broker.config._flags import parse_broker_args
 from trinsq.common._flagparse import UsageError
 from trinsq.common._options import OptionError
 from trinsq.registry._flags import parse_registry_args
+from trinsq.tools._golog import go_log_line
+from trinsq.tools.stat._flags import parse_stat_args
 
 __all__ = ["main", "run"]
 
@@ -26,6 +31,7 @@ Usage: trinsq <command> [flags]
 Commands:
   broker     run a message broker (a drop-in nsqd); see "trinsq broker --help"
   registry   run a registry (a drop-in nsqlookupd); see "trinsq registry --help"
+  stat       poll a channel's stats across brokers (nsq_stat); see "trinsq stat --help"
 
 Flags:
   --version  print version string
@@ -60,6 +66,23 @@ def _registry(argv: list[str]) -> int:
     return run_registry(options)
 
 
+def _stat(argv: list[str]) -> int:
+    try:
+        options = parse_stat_args(argv)
+    except UsageError as exc:
+        print(f"trinsq stat: {exc}", file=sys.stderr)
+        return 2
+    if options is None:  # --version or --help, already printed
+        return 0
+    problem = options.problem()
+    if problem is not None:  # nsq_stat's log.Fatal
+        print(go_log_line(problem), file=sys.stderr)
+        return 1
+    from trinsq.tools.stat import run_stat  # trio and the HTTP client only when polling
+
+    return run_stat(options)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``trinsq`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     args = sys.argv[1:] if argv is None else argv
@@ -71,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         return _broker(rest)
     if command == "registry":
         return _registry(rest)
+    if command == "stat":
+        return _stat(rest)
     if command in ("--version", "-version"):
         print(f"trinsq v{__version__} (nsqd v{NSQ_COMPAT_VERSION} compatible)")
         return 0

@@ -285,7 +285,7 @@ def _default_text(flag: Flag, defaults: object) -> str:
     if flag.field is None:
         return ""
     value = getattr(defaults, flag.field)
-    if value in (False, 0, "") or value == []:
+    if value is None or value in (False, 0, "") or value == []:  # None: unset, no default
         return ""
     if flag.kind == "bool":
         value = "true"  # Go's spelling; False never gets here

@@ -1,24 +1,88 @@
 """A small HTTP/1.1 GET client on trio and h11, for the few requests trinsq makes itself
-(a broker asking nsqlookupd for a new topic's channels)."""
+(a broker asking nsqlookupd for a new topic's channels, ``trinsq stat`` polling /stats)."""
 
 from __future__ import annotations
 
 import ssl
-from typing import Any, Final
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
+import attrs
 import trio
 
 from ..protocol import JsonError, decode_json
 from ._logging import error_text
 
-__all__ = ["HttpClientError", "get_json", "get_json_url"]
+__all__ = [
+    "HttpClientError",
+    "HttpResponse",
+    "HttpTransportError",
+    "get",
+    "get_json",
+    "get_json_url",
+]
 
 _MAX_RESPONSE: Final = 5 * 1024 * 1024
 
 
 class HttpClientError(Exception):
     """The request failed: connection, timeout, status other than 200, or a bad body."""
+
+
+class HttpTransportError(HttpClientError):
+    """No complete answer: the connection could not be made (``stage`` "dial") or failed or
+    timed out during the exchange ("request"); ``error`` is what was raised."""
+
+    def __init__(
+        self, message: str, stage: Literal["dial", "request"], error: BaseException
+    ) -> None:
+        super().__init__(message)
+        self.stage: Literal["dial", "request"] = stage
+        self.error = error
+
+
+@attrs.frozen
+class HttpResponse:
+    """A complete answer, whatever its status."""
+
+    status: int
+    reason: str
+    body: bytes
+
+
+async def get(
+    host: str,
+    port: int,
+    target: str,
+    *,
+    connect_timeout: float = 2.0,
+    request_timeout: float = 5.0,
+    tls: ssl.SSLContext | None = None,
+) -> HttpResponse:
+    """GET ``target`` with the nsq Accept header (so nsqd and nsqlookupd answer in their V1
+    format) and return the answer whatever its status; ``tls`` makes it HTTPS.
+
+    Raises:
+        HttpTransportError: the connection failed or a timeout passed.
+        HttpClientError: the body is larger than 5 MiB.
+    """
+    import h11  # with dataclasses ~0.4 MB, for the few brokers that query a registry or auth
+
+    where = f"GET {host}:{port}{target}"
+    try:
+        with trio.fail_after(connect_timeout):
+            stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+            if tls is not None:
+                stream = trio.SSLStream(stream, tls, server_hostname=host)
+                await stream.do_handshake()
+    except (OSError, trio.TooSlowError, trio.BrokenResourceError) as error:
+        raise HttpTransportError(f"{where} - {error_text(error)}", "dial", error) from None
+    try:
+        async with stream:
+            with trio.fail_after(request_timeout):
+                return await _exchange(stream, host, port, target)
+    except (OSError, trio.TooSlowError, trio.BrokenResourceError, h11.ProtocolError) as error:
+        raise HttpTransportError(f"{where} - {error_text(error)}", "request", error) from None
 
 
 async def get_json(
@@ -30,25 +94,26 @@ async def get_json(
     request_timeout: float = 5.0,
     tls: ssl.SSLContext | None = None,
 ) -> Any:
-    """GET ``target`` and decode the JSON body, as nsq's http_api client does (with the nsq
-    Accept header, so an nsqlookupd answers in its V1 format). ``tls`` makes it HTTPS.
+    """GET ``target`` (as :func:`get` does) and decode the JSON body, as nsq's http_api
+    client does.
 
     Raises:
         HttpClientError: for any failure; the caller treats it as "no answer".
     """
-    import h11  # with dataclasses ~0.4 MB, for the few brokers that query a registry or auth
-
+    response = await get(
+        host,
+        port,
+        target,
+        connect_timeout=connect_timeout,
+        request_timeout=request_timeout,
+        tls=tls,
+    )
+    if response.status != 200:
+        raise HttpClientError(f"GET {host}:{port}{target} - status {response.status}")
     try:
-        with trio.fail_after(connect_timeout):
-            stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
-            if tls is not None:
-                stream = trio.SSLStream(stream, tls, server_hostname=host)
-                await stream.do_handshake()
-        async with stream:
-            with trio.fail_after(request_timeout):
-                return await _exchange(stream, host, port, target)
-    except (OSError, trio.TooSlowError, trio.BrokenResourceError, h11.ProtocolError) as error:
-        raise HttpClientError(f"GET {host}:{port}{target} - {error_text(error)}") from None
+        return decode_json(response.body)
+    except JsonError as error:
+        raise HttpClientError(f"GET {host}:{port}{target} - invalid JSON - {error}") from None
 
 
 async def get_json_url(
@@ -76,7 +141,7 @@ async def get_json_url(
     )
 
 
-async def _exchange(stream: trio.abc.Stream, host: str, port: int, target: str) -> Any:
+async def _exchange(stream: trio.abc.Stream, host: str, port: int, target: str) -> HttpResponse:
     import h11
 
     connection = h11.Connection(h11.CLIENT)
@@ -91,6 +156,7 @@ async def _exchange(stream: trio.abc.Stream, host: str, port: int, target: str) 
     )
     await stream.send_all(connection.send(request) + connection.send(h11.EndOfMessage()))
     status = 0
+    reason = ""
     body = bytearray()
     while True:
         event = connection.next_event()
@@ -100,15 +166,11 @@ async def _exchange(stream: trio.abc.Stream, host: str, port: int, target: str) 
             continue
         if isinstance(event, h11.Response):
             status = event.status_code
+            reason = event.reason.decode("latin-1")
         elif isinstance(event, h11.Data):
             body += event.data
             if len(body) > _MAX_RESPONSE:
                 raise HttpClientError(f"GET {target} - response too large")
         elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
             break
-    if status != 200:
-        raise HttpClientError(f"GET {host}:{port}{target} - status {status}")
-    try:
-        return decode_json(body)
-    except JsonError as error:
-        raise HttpClientError(f"GET {host}:{port}{target} - invalid JSON - {error}") from None
+    return HttpResponse(status, reason, bytes(body))
