@@ -88,6 +88,9 @@ def test_when_the_answer_closes_the_connection(request_bytes: bytes, close: bool
         b"GET /ping HTTP/1.1\r\nHost: x\r\nBad Name: a\r\n\r\n",
         b"GET /ping HTTP/1.1\r\nHost: x\r\nNo-Colon\r\n\r\n",
         b"GET /ping HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n",
+        b"GET /ping HTTP/1.1\r\nHost: x\r\nX: a\x7fb\r\n\r\n",
+        b"GET /ping HTTP/1.1\r\nHost: x\r\n: no name\r\n\r\n",
+        b"GET /ping HTTP/1.1\r\nX: a\r\nHost: x\r\nY : b\r\n\r\n",  # space before colon
         b"HEAD /ping HTTP/1.1\r\nHost: x\r\n\r\n",
         b"PUT /config/x HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET /ping HTTP/2.0\r\nHost: x\r\n\r\n",
@@ -167,3 +170,12 @@ def test_a_fast_request_is_held_until_its_body_is_in_and_says_when_the_head_is()
     assert answer_requests(PUB, ROUTES, list).answers == [
         b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK"
     ]
+
+
+def test_header_values_with_tabs_spaces_and_high_bytes_are_the_lanes() -> None:
+    request = parse(
+        b"GET /ping HTTP/1.1\r\nHost: x\r\nX-A:\tvalue with\tspaces \r\nX-B: caf\xc3\xa9\r\n"
+        b"X-Empty:\r\n\r\n"
+    )
+    assert isinstance(request, SimpleRequest)
+    assert request.path == b"/ping"

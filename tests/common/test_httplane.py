@@ -141,6 +141,34 @@ async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(
     stop.set()
 
 
+async def receive_answer(stream: trio.SocketStream) -> bytes:
+    data = b""
+    while not data.endswith(b"OK"):
+        chunk = await stream.receive_some(65536)
+        assert chunk, "the connection closed"
+        data += chunk
+    return data
+
+
+async def test_a_connection_in_use_outlives_its_first_keep_alive_deadline(
+    nursery: trio.Nursery, mock_clock: trio.testing.MockClock
+) -> None:
+    """The keep-alive timeout runs from the last answer: a connection asked something every
+    0.6 s stays open across several 1 s timeouts, then closes 1 s after its last answer."""
+    port, stop = await start_lane(nursery, keep_alive=1.0)
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    for _ in range(5):
+        await stream.send_all(get("/ping"))
+        assert (await receive_answer(stream)).startswith(b"HTTP/1.1 200 OK\r\n")
+        mock_clock.jump(0.6)
+        await trio.testing.wait_all_tasks_blocked()
+    mock_clock.jump(0.5)
+    await trio.testing.wait_all_tasks_blocked()
+    assert await stream.receive_some(65536) == b""
+    await stream.aclose()
+    stop.set()
+
+
 async def test_stopping_closes_idle_connections_at_once(nursery: trio.Nursery) -> None:
     port, stop = await start_lane(nursery, keep_alive=60)
     stream = await trio.open_tcp_stream("127.0.0.1", port)

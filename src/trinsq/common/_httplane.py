@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -105,41 +106,53 @@ class LaneServer:
         held_body = False  # ``held`` is a fast request whose body is on its way
         handed_off = False
         try:
-            deadline = trio.current_time() + self._keep_alive_timeout
+            due = trio.current_time() + self._keep_alive_timeout
             while True:
-                with trio.CancelScope(deadline=deadline) as idle:
-                    if self._terminated:
-                        idle.cancel()
-                    self._idle.add(idle)
-                    try:
-                        data = await stream.receive_some(_MAX_RECV)
-                    finally:
-                        self._idle.discard(idle)
-                if idle.cancelled_caught:
-                    if held_body and not self._terminated:
-                        await _send_answer(stream, _timeout_answer())
-                    return
-                if not data:
-                    # The client stopped sending: a request it left unfinished is h11's to
-                    # answer (400), as when hypercorn served the lane.
-                    rest = held
-                else:
-                    turn = answer_requests(held + data, self._routes, date_header, self._limits)
-                    held, rest, held_body = turn.held, turn.rest, turn.held_body
-                    if turn.answers:
-                        await _send_answer(stream, b"".join(turn.answers))
-                        if turn.close:
+                # A scope per receive, or a deadline moved per answer, cost more than the
+                # request they timed. So answers only move ``due`` on; a scope lives until its
+                # deadline, and one that fires before ``due`` is replaced by one at ``due``.
+                # Only the receive is ever cancelled: answers are sent shielded, and the
+                # deadline is lifted before hypercorn takes over (it keeps its own time).
+                with trio.CancelScope(deadline=due) as idle:
+                    while True:
+                        if self._terminated:
+                            idle.cancel()
+                        self._idle.add(idle)
+                        try:
+                            data = await stream.receive_some(_MAX_RECV)
+                        finally:
+                            self._idle.discard(idle)
+                        if not data:
+                            # The client stopped sending: a request it left unfinished is
+                            # h11's to answer (400), as when hypercorn served the lane.
+                            rest = held
+                        else:
+                            turn = answer_requests(
+                                held + data, self._routes, date_header, self._limits
+                            )
+                            held, rest, held_body = turn.held, turn.rest, turn.held_body
+                            if turn.answers:
+                                await _send_answer(stream, b"".join(turn.answers))
+                                if turn.close:
+                                    return
+                                due = trio.current_time() + self._keep_alive_timeout
+                                if due < idle.deadline:  # after a long body wait
+                                    idle.deadline = due
+                            if held_body:  # the body is arriving: it may pause, not stall
+                                due = trio.current_time() + self._body_wait
+                        if rest:
+                            idle.deadline = math.inf
+                            handoff = await self._load_handoff()
+                            handed_off = True
+                            await handoff.serve(stream, rest)  # closes the stream when done
                             return
-                        deadline = trio.current_time() + self._keep_alive_timeout
-                    if held_body:  # the body is arriving: it may pause, not stall
-                        deadline = trio.current_time() + self._body_wait
-                if rest:
-                    handoff = await self._load_handoff()
-                    handed_off = True
-                    await handoff.serve(stream, rest)  # closes the stream when done
-                    return
-                if not data:
-                    return
+                        if not data:
+                            return
+                if self._terminated or trio.current_time() >= due:
+                    break
+            # Idle too long (or a body stalled), or the server is stopping.
+            if held_body and not self._terminated:
+                await _send_answer(stream, _timeout_answer())
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # the client went away
         finally:
@@ -167,8 +180,12 @@ class LaneServer:
 
 
 async def _send_answer(stream: SocketStream, data: bytes) -> None:
-    with trio.CancelScope(shield=True):  # never half a response on the wire
-        await stream.send_all(data)
+    # Nearly every answer fits the socket's buffer at once; the rest of one that does not is
+    # sent shielded: never half a response on the wire.
+    sent = stream.send_now(data)
+    if sent < len(data):
+        with trio.CancelScope(shield=True):
+            await stream.send_all(memoryview(data)[sent:])
 
 
 def _timeout_answer() -> bytes:

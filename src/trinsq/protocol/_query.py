@@ -16,9 +16,14 @@ class QueryError(ValueError):
 
 
 def _unescape(raw: bytes) -> str:
-    if b"%" in raw and len(_ESCAPE.findall(raw)) != raw.count(b"%"):
+    # find(), not ``in``: ``b"%" in raw`` tries the bytes as an int first, raising and
+    # dropping a TypeError each time, on every request's parameters.
+    escapes = raw.count(b"%")
+    if escapes and len(_ESCAPE.findall(raw)) != escapes:
         raise QueryError(f"invalid URL escape in {raw!r}")
-    decoded = _ESCAPE.sub(lambda match: bytes([int(match.group(1), 16)]), raw.replace(b"+", b" "))
+    decoded = raw.replace(b"+", b" ")  # before unescaping: "%2B" stays a "+"
+    if escapes:
+        decoded = _ESCAPE.sub(lambda match: bytes([int(match.group(1), 16)]), decoded)
     # Go strings are bytes: keep undecodable ones exactly (surrogateescape).
     return decoded.decode("utf-8", "surrogateescape")
 
@@ -33,7 +38,7 @@ def parse_go_query(raw: bytes) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     error: QueryError | None = None
     for part in raw.split(b"&"):
-        if b";" in part:
+        if part.find(b";") >= 0:
             error = error or QueryError("invalid semicolon separator in query")
             continue
         if not part:
