@@ -222,7 +222,8 @@ class V2ServerConnection(ReceiveBuffer):
         topic qualify (the same ``PUB <topic>`` line, a body of a valid size); anything else
         stops the run."""
         if (
-            self._failed
+            len(self._buffer) <= self._pos  # the commonest case: a PUB waits for its OK
+            or self._failed
             or self._resume is not None
             or self._need_magic
             or (self.tls_required and not self.tls_active)

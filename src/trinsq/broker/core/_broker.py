@@ -88,9 +88,9 @@ class Publication:
         """
         if self.topic.exiting:
             raise TopicExiting("exiting")
-        fanout = max(1, len(self.topic.channels))
+        fanout = len(self.topic.channels) or 1
         start = self.published
-        batch = self.bodies[start : start + max(1, limit // fanout)]
+        batch = self.bodies[start : start + (limit // fanout or 1)]
         if batch and not self.graph.publish(self.topic, batch, self.defer_ms):
             raise PublishFailed(self.graph.persistence.write_error)
         self.published = start + len(batch)

@@ -136,7 +136,7 @@ class TopicGraph:
         """
         now = self.wall_clock_ns()
         ids = topic.ids.next_ids(len(bodies))
-        topic.publish(ids, bodies, now, max(defer_ms, 0))
+        topic.publish(ids, bodies, now, defer_ms if defer_ms > 0 else 0)
         return self.persistence.commit(keep_failed=False)
 
     def subscribe(self, topic_name: str, channel_name: str, consumer: Consumer) -> Channel:

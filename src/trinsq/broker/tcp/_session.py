@@ -324,7 +324,8 @@ class V2Session:
         assert self._publishing is not None
         name, publication, answers = self._publishing
         try:
-            self._budget -= publication.step(max(self._budget, 1))
+            budget = self._budget
+            self._budget -= publication.step(budget if budget > 1 else 1)
         except CoreError as error:  # exiting, or the disk write failed
             self._publishing = None
             raise ProtocolError(f"E_{name}_FAILED", f"{name} failed {error}") from None
