@@ -133,6 +133,7 @@ def test_identify_carries_go_nsqs_fields_in_milliseconds() -> None:
         (lambda: encode_sub("t", "c c"), errors.BadChannelError, 'SUB channel name "c c"'),
         (lambda: encode_pub("t", b""), errors.BadMessageError, "PUB invalid message body size 0"),
         (lambda: encode_mpub("t", [b"x", b""]), errors.BadMessageError, "MPUB invalid"),
+        (lambda: encode_mpub("t", []), errors.BadBodyError, "MPUB invalid message count 0"),
     ],
 )
 def test_bad_names_and_empty_bodies_fail_before_anything_is_written(

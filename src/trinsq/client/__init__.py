@@ -27,6 +27,7 @@ from ._errors import (
     TouchFailedError,
     UnauthorizedError,
 )
+from ._producer import Producer, open_producer
 
 __all__ = [
     "AuthError",
@@ -45,9 +46,11 @@ __all__ = [
     "InvalidError",
     "MPubFailedError",
     "NSQError",
+    "Producer",
     "ProtocolError",
     "PubFailedError",
     "ReqFailedError",
     "TouchFailedError",
     "UnauthorizedError",
+    "open_producer",
 ]
