@@ -4,8 +4,11 @@ failover between brokers, reconnect with backoff, and the negotiated layers."""
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +25,11 @@ from trinsq.client import (
     ClientConfig,
     ConnectError,
     ConnectionClosedError,
+    DPubFailedError,
     InvalidError,
+    MPubFailedError,
     Producer,
+    PubFailedError,
     UnauthorizedError,
     open_producer,
 )
@@ -143,6 +149,36 @@ async def test_errors_from_nsqd_fail_their_call_and_the_producer_reconnects(
         assert topic_count(broker, "t") == 1
 
 
+@pytest.mark.parametrize(
+    ("call", "error", "text"),
+    [
+        (lambda p: p.publish("t", b"x"), PubFailedError, "E_PUB_FAILED PUB failed"),
+        (lambda p: p.multi_publish("t", [b"x"]), MPubFailedError, "E_MPUB_FAILED MPUB failed"),
+        (lambda p: p.deferred_publish("t", b"x", 1), DPubFailedError, "E_DPUB_FAILED DPUB"),
+    ],
+)
+async def test_storage_failures_are_typed_per_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: Any, error: type[Exception], text: str
+) -> None:
+    def disk_full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "no space left on device")
+
+    async with (
+        open_broker(data_path=str(tmp_path), mem_queue_size=0) as broker,
+        open_producer(broker.tcp_address) as producer,
+    ):
+        await producer.publish("t", b"stored")
+        monkeypatch.setattr(os, "write", disk_full)  # the broker's disk queue writes
+        with pytest.raises(error) as raised:
+            await call(producer)
+        assert str(raised.value).startswith(text)
+        assert isinstance(raised.value, PubFailedError)
+        monkeypatch.undo()
+        await producer.publish("t", b"stored again")
+        assert await consume(broker, "t", 2) == [b"stored", b"stored again"]
+        assert broker.topics["t"].channels["check"].depth == 0
+
+
 async def test_a_fatal_error_fails_its_call_and_the_calls_behind_it_see_the_loss() -> None:
     answers = [OK_FRAME, encode_error(ServerError("E_BAD_MESSAGE", "PUB message too big 200"))]
     async with fake_nsqd(answers, after=3, close=True) as nsqd, open_producer(nsqd.address) as p:
@@ -225,6 +261,15 @@ async def test_failover_when_a_broker_stops() -> None:
         assert topic_count(first, "t") == 1
         assert topic_count(second, "t") == 1
         assert producer.connects == 2
+
+
+async def test_addresses_are_checked_when_the_producer_opens() -> None:
+    with pytest.raises(ValueError, match="host:port"):
+        async with open_producer(["127.0.0.1:4150", "no-port"]):
+            pass  # pragma: no cover
+    with pytest.raises(ValueError, match="at least one"):
+        async with open_producer([]):
+            pass  # pragma: no cover
 
 
 async def test_an_unreachable_first_address_is_skipped() -> None:

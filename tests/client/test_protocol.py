@@ -329,6 +329,10 @@ def test_upgrade_ok() -> None:
 def test_config_checks_values_and_builds_tls_contexts(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match="heartbeat_interval"):
         ClientConfig(heartbeat_interval=0.5)
+    with pytest.raises(ValueError, match="msg_timeout"):
+        ClientConfig(msg_timeout=-1)
+    with pytest.raises(ValueError, match="less than read_timeout"):
+        ClientConfig(heartbeat_interval=60, read_timeout=60)
     with pytest.raises(ValueError, match="both"):
         ClientConfig(snappy=True, deflate=True)
     with pytest.raises(ValueError, match="go together"):

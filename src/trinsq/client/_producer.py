@@ -30,7 +30,7 @@ import trio
 
 from ..common._running import single_errors
 from ._config import ClientConfig
-from ._connection import Connection, run_connection
+from ._connection import Connection, run_connection, split_address
 from ._errors import ConnectError, ConnectionClosedError, InvalidError, NSQError
 from ._protocol import ErrorReply, Event, Response, encode_dpub, encode_mpub, encode_pub
 
@@ -89,6 +89,8 @@ class Producer:
     def __init__(self, addresses: Sequence[str], config: ClientConfig) -> None:
         if not addresses:
             raise ValueError("a producer needs at least one nsqd address")
+        for address in addresses:
+            split_address(address)  # a typo fails here, not as "unreachable" later
         self.addresses = tuple(addresses)
         self.config = config
         self._link: _Link | None = None
