@@ -32,3 +32,15 @@ def test_embedding_example_runs_as_written(tmp_path: Path) -> None:
     assert re.fullmatch(rf"{address} {address}", lines[2])  # the registry's
     assert re.fullmatch(rf"\['{address}', '{address}'\]", lines[3])  # two brokers
     assert re.fullmatch(rf"\['{address}'\]", lines[4])  # one registry's HTTP address
+
+
+@pytest.mark.slow
+def test_client_example_runs_as_written(tmp_path: Path) -> None:
+    (example,) = [block for block in python_blocks() if "open_producer" in block]
+    script = tmp_path / "client_example.py"
+    script.write_text(example)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["E_BAD_TOPIC", "104"]
