@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 import trio
 
 from tests.interop.pynsq_harness import BrokerProbe
+from tests.tlsutil import Certificates
 from trinsq import RunningBroker
+from trinsq.client import ClientConfig
 from trinsq.protocol import NEED_DATA, OK_FRAME, Command, Identify, Limits, V2ServerConnection
 
 
@@ -74,3 +77,19 @@ async def fake_nsqd(answers: list[bytes], *, after: int, close: bool) -> AsyncIt
         server.address = "{}:{}".format(*listeners[0].socket.getsockname()[:2])
         yield server
         nursery.cancel_scope.cancel()
+
+
+def mutual_tls(certs: Certificates, **config: Any) -> tuple[dict[str, Any], ClientConfig]:
+    """``open_broker`` options requiring a client certificate signed by the test CA, and a
+    client config that presents one (plus ``config``)."""
+    options = certs.broker_options(
+        tls_client_auth_policy="require-verify", tls_root_ca_file=certs.ca_file
+    )
+    client = ClientConfig(
+        tls=True,
+        tls_ca_file=certs.ca_file,
+        tls_cert_file=certs.client_cert_file,
+        tls_key_file=certs.client_key_file,
+        **config,
+    )
+    return options, client

@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from tests.broker.tcp.test_auth import PUBLISH_P, SUBSCRIBE_T_C, AuthServer, grant
-from tests.client.support import until
+from tests.client.support import mutual_tls, until
 from tests.tlsutil import CLIENT_COMMON_NAME, Certificates
 from trinsq import RunningBroker, open_broker
 from trinsq.client import (
@@ -121,16 +121,7 @@ async def test_compression_upgrades(config: ClientConfig, layers: tuple[bool, ..
 
 
 async def test_tls_with_a_client_certificate_and_snappy_over_it(certs: Certificates) -> None:
-    options = certs.broker_options(
-        tls_client_auth_policy="require-verify", tls_root_ca_file=certs.ca_file
-    )
-    config = ClientConfig(
-        tls=True,
-        tls_ca_file=certs.ca_file,
-        tls_cert_file=certs.client_cert_file,
-        tls_key_file=certs.client_key_file,
-        snappy=True,
-    )
+    options, config = mutual_tls(certs, snappy=True)
     async with open_broker(**options) as broker:
         client = await round_trip(broker, config)
         assert (client.tls, client.snappy, client.tls_common_name) == (

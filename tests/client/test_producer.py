@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from tests.broker.tcp.test_auth import PUBLISH_P, AuthServer, grant
-from tests.client.support import fake_nsqd, until
+from tests.client.support import fake_nsqd, mutual_tls, until
 from tests.tlsutil import CLIENT_COMMON_NAME, Certificates
 from trinsq import RunningBroker, open_broker
 from trinsq.client import (
@@ -320,15 +320,7 @@ async def test_compressed_producer(options: dict[str, Any], layers: tuple[bool, 
 
 
 async def test_tls_producer_with_a_client_certificate(certs: Certificates) -> None:
-    options = certs.broker_options(
-        tls_client_auth_policy="require-verify", tls_root_ca_file=certs.ca_file
-    )
-    config = ClientConfig(
-        tls=True,
-        tls_ca_file=certs.ca_file,
-        tls_cert_file=certs.client_cert_file,
-        tls_key_file=certs.client_key_file,
-    )
+    options, config = mutual_tls(certs)
     async with open_broker(**options) as broker, open_producer(broker.tcp_address, config) as p:
         await p.publish("t", b"secret")
         (client,) = broker.server.clients.values()
