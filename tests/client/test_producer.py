@@ -361,3 +361,33 @@ async def test_heartbeats_answered_by_a_producer() -> None:
         await producer.publish("t", b"y")
         assert producer.connects == 1
         assert topic_count(broker, "t") == 2
+
+
+async def test_leaving_the_block_fails_calls_waiting_for_a_connection() -> None:
+    with socket.socket() as listener:  # a backlog that never completes a connection
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = "{}:{}".format(*listener.getsockname())
+        fillers = [socket.socket() for _ in range(4)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(listener.getsockname())
+            failures: list[BaseException] = []
+            async with (
+                trio.open_nursery() as nursery,
+                open_producer(address, ClientConfig(dial_timeout=600)) as producer,
+            ):
+
+                async def waiting() -> None:
+                    try:
+                        await producer.publish("t", b"no connection yet")
+                    except ConnectionClosedError as error:
+                        failures.append(error)
+
+                nursery.start_soon(waiting)
+                await trio.testing.wait_all_tasks_blocked()
+            assert [str(error) for error in failures] == ["the producer is closed"]
+        finally:
+            for filler in fillers:
+                filler.close()

@@ -96,6 +96,7 @@ class Producer:
         self._link: _Link | None = None
         self._changed = trio.Event()
         self._round_error: ConnectError | None = None  # set while backing off
+        self._closed = False
         self.connects = 0  # connections made, the first included
 
     @property
@@ -145,6 +146,8 @@ class Producer:
                 return link
             if self._round_error is not None:
                 raise self._round_error
+            if self._closed:
+                raise ConnectionClosedError("the producer is closed")
             await self._changed.wait()
 
     def _set_state(self, link: _Link | None, round_error: ConnectError | None) -> None:
@@ -228,4 +231,6 @@ async def open_producer(
         try:
             yield producer
         finally:
+            producer._closed = True
+            producer._set_state(None, None)  # wakes the calls waiting for a connection
             nursery.cancel_scope.cancel()
