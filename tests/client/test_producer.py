@@ -33,7 +33,7 @@ from trinsq.client import (
     UnauthorizedError,
     open_producer,
 )
-from trinsq.client._connection import open_connection
+from trinsq.client._connection import WRITE_BUFFER_LIMIT, open_connection
 from trinsq.client._protocol import (
     Event,
     MessageFrame,
@@ -391,3 +391,30 @@ async def test_leaving_the_block_fails_calls_waiting_for_a_connection() -> None:
         finally:
             for filler in fillers:
                 filler.close()
+
+
+async def test_a_stalled_nsqd_holds_publishers_back_then_times_out() -> None:
+    body = b"x" * 65536
+    async with fake_nsqd([], after=0, close=False) as nsqd, open_producer(nsqd.address) as p:
+        failures: list[BaseException] = []
+
+        async def publish() -> None:
+            try:
+                await p.publish("t", body)
+            except ConnectionClosedError as error:
+                failures.append(error)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(300):  # 19.7 MB: more than loopback's socket buffers hold
+                nursery.start_soon(publish)
+            await trio.testing.wait_all_tasks_blocked()
+            # The client holds at most the writer's batch and a queue of its limit (each
+            # with the one command that crossed it); the other publishers wait to queue.
+            link = p._link
+            assert link is not None
+            queued = len(link.pending) * (len(body) + 10)
+            assert 0 < queued <= 2 * (WRITE_BUFFER_LIMIT + len(body) + 10)
+            assert connection_of(p)._protocol.output_size <= WRITE_BUFFER_LIMIT + len(body) + 10
+        # The writer could not finish within write_timeout: every call failed, none hung.
+        assert len(failures) == 300
+        assert any("write_timeout" in str(error) for error in failures)
