@@ -204,6 +204,22 @@ async def test_a_fatal_error_fails_its_call_and_the_calls_behind_it_see_the_loss
         assert type(results[third]) is ConnectionClosedError
 
 
+async def test_a_cancelled_call_keeps_the_answers_in_line() -> None:
+    answers = [OK_FRAME, encode_error(ServerError("E_BAD_MESSAGE", "for the second call"))]
+    async with fake_nsqd(answers, after=2, close=False) as nsqd, open_producer(nsqd.address) as p:
+        await p.ping()
+        with trio.move_on_after(30) as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(p.publish, "t", b"given up")
+                await nsqd.received.wait()
+                nursery.cancel_scope.cancel()  # the first call gives up before its answer
+        assert not scope.cancelled_caught
+        # The first answer still belongs to the abandoned call, the second to this one.
+        with pytest.raises(BadMessageError, match="for the second call"):
+            await p.publish("t", b"second")
+        assert [c.body for c in nsqd.commands] == [b"given up", b"second"]  # type: ignore[union-attr]
+
+
 async def test_leaving_the_block_fails_calls_still_waiting() -> None:
     async with fake_nsqd([], after=1, close=False) as nsqd:
         failures: list[BaseException] = []
@@ -285,9 +301,9 @@ async def test_reconnect_with_backoff_after_a_broker_restart() -> None:
     config = fast_retry()
     async with open_producer(address, config) as producer:
         with pytest.raises(ConnectError, match="no nsqd reachable"):
-            await producer.publish("t", b"nobody there")
+            await producer.ping()
         with pytest.raises(ConnectError):  # backing off: fails at once
-            await producer.publish("t", b"still nobody")
+            await producer.publish("t", b"nobody there")
         async with open_broker(tcp_address=address) as broker:
             await until(broker, lambda: producer.address == address, what="the reconnect")
             await producer.publish("t", b"there now")

@@ -107,6 +107,16 @@ class Producer:
 
     # -- publishing ------------------------------------------------------------------------------
 
+    async def ping(self) -> None:
+        """Wait until a connection is up (go-nsq's ``Ping``: connect if not connected).
+
+        Raises:
+            ConnectError: no nsqd reachable in this round.
+        """
+        link = self._link
+        if link is None or link.connection is None or link.connection.closed:
+            await self._wait_for_link()
+
     async def publish(self, topic: str, body: bytes) -> None:
         """PUB one message.
 
