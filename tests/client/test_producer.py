@@ -11,11 +11,13 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import nsq
 import pytest
 import trio
 
 from tests.broker.tcp.test_auth import PUBLISH_P, AuthServer, grant
 from tests.client.support import fake_nsqd, mutual_tls, until
+from tests.interop.pynsq_harness import Session, pynsq_against
 from tests.tlsutil import CLIENT_COMMON_NAME, Certificates
 from trinsq import RunningBroker, open_broker
 from trinsq.client import (
@@ -434,3 +436,33 @@ async def test_a_stalled_nsqd_holds_publishers_back_then_times_out() -> None:
         # The writer could not finish within write_timeout: every call failed, none hung.
         assert len(failures) == 300
         assert any("write_timeout" in str(error) for error in failures)
+
+
+@pytest.mark.interop
+async def test_pynsq_reads_what_the_producer_published() -> None:
+    bodies = [b"pub %d" % n for n in range(50)] + [b"mpub %d" % n for n in range(50)]
+    async with open_broker() as broker:
+        config = ClientConfig(deflate=True)
+        async with (
+            open_producer(broker.tcp_address, config) as producer,
+            trio.open_nursery() as nursery,
+        ):
+            for body in bodies[:50]:
+                nursery.start_soon(producer.publish, "cross", body)
+            nursery.start_soon(producer.multi_publish, "cross", bodies[50:])
+
+        async def scenario(s: Session) -> list[bytes]:
+            got: list[bytes] = []
+
+            def handler(message: nsq.Message) -> bool:
+                got.append(message.body)
+                s.notify()
+                return True
+
+            await s.subscribed(s.reader("cross", "c", handler))
+            await s.until(lambda: len(got) >= len(bodies), what="every message")
+            return got
+
+        async with pynsq_against(broker) as pynsq:
+            got = await pynsq.run(scenario)
+    assert sorted(got) == sorted(bodies)
