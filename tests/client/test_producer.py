@@ -204,6 +204,7 @@ async def test_a_fatal_error_fails_its_call_and_the_calls_behind_it_see_the_loss
         assert isinstance(results[second], BadMessageError)
         assert str(results[second]) == "E_BAD_MESSAGE PUB message too big 200"
         assert type(results[third]) is ConnectionClosedError
+        assert str(results[third]) == f"{nsqd.address}: closed after E_BAD_MESSAGE"
 
 
 async def test_a_cancelled_call_keeps_the_answers_in_line() -> None:
@@ -434,8 +435,11 @@ async def test_a_stalled_nsqd_holds_publishers_back_then_times_out() -> None:
             assert 0 < queued <= 2 * (WRITE_BUFFER_LIMIT + len(body) + 10)
             assert connection_of(p)._protocol.output_size <= WRITE_BUFFER_LIMIT + len(body) + 10
         # The writer could not finish within write_timeout: every call failed, none hung.
+        # Calls still waiting to queue when a connection ended (nothing of theirs sent) were
+        # tried once more on the next connection.
         assert len(failures) == 300
         assert any("write_timeout" in str(error) for error in failures)
+        assert p.connects >= 2
 
 
 @pytest.mark.interop

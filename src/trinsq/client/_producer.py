@@ -31,7 +31,7 @@ import trio
 from ..common._running import single_errors
 from ._config import ClientConfig
 from ._connection import Connection, run_connection, split_address
-from ._errors import ConnectError, ConnectionClosedError, InvalidError, NSQError
+from ._errors import ConnectError, ConnectionClosedError, InvalidError, NSQError, ProtocolError
 from ._protocol import ErrorReply, Event, Response, encode_dpub, encode_mpub, encode_pub
 
 __all__ = ["Producer", "open_producer"]
@@ -60,6 +60,7 @@ class _Link:
     def __init__(self) -> None:
         self.connection: Connection | None = None
         self.pending: deque[_Call] = deque()
+        self.fatal: ProtocolError | None = None  # the fatal error nsqd closes the connection after
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, Response | ErrorReply):
@@ -72,6 +73,7 @@ class _Link:
                 return
             call.resolve(outcome.Error(event.error))
             if event.error.fatal and self.connection is not None:
+                self.fatal = event.error
                 # nsqd closes after a fatal error, running nothing queued behind it: no new
                 # call goes this way, the calls behind fail as the connection ends.
                 self.connection.close()
@@ -138,12 +140,23 @@ class Producer:
         await self._call(encode_dpub(topic, body, delay))
 
     async def _call(self, data: bytes) -> None:
-        link = self._link
-        if link is None or link.connection is None or link.connection.closed:
-            link = await self._wait_for_link()
-        connection = link.connection
-        assert connection is not None
-        await connection.send(data)
+        retried = False
+        while True:
+            link = self._link
+            if link is None or link.connection is None or link.connection.closed:
+                link = await self._wait_for_link()
+            connection = link.connection
+            assert connection is not None
+            try:
+                await connection.send(data)
+            except ConnectionClosedError:
+                # It ended before the command was queued: nothing was sent, so the command
+                # may go to the next connection (once: a server that keeps stalling fails it).
+                if retried:
+                    raise
+                retried = True
+                continue
+            break
         # send returns right after queueing the bytes, with no checkpoint in between: no
         # answer can be read before this call is in line for it.
         link.pending.append(_Call(trio.lowlevel.current_task()))
@@ -197,6 +210,9 @@ class Producer:
                         lost = await connection.wait_closed()
                     finally:
                         self._set_state(None, None)
+                        if link.fatal is not None:
+                            why = f"{address}: closed after {link.fatal.code}"
+                            lost = ConnectionClosedError(why)
                         link.fail_all(lost or ConnectionClosedError(f"{address}: closed"))
                     log.info("nsqd %s: connection lost (%s), connecting again", address, lost)
                     first = index + 1  # fail over: the next address first
