@@ -21,6 +21,7 @@ from tests.interop.pynsq_harness import Session, pynsq_against
 from tests.tlsutil import CLIENT_COMMON_NAME, Certificates
 from trinsq import RunningBroker, open_broker
 from trinsq.client import (
+    AuthFailedError,
     BadBodyError,
     BadMessageError,
     BadTopicError,
@@ -365,7 +366,9 @@ async def test_auth_producer(authd: AuthServer) -> None:
             assert "q" not in broker.topics
         wrong = fast_retry(auth_secret="wrong")
         async with open_producer(broker.tcp_address, wrong) as producer:
-            with pytest.raises(ConnectError, match="E_AUTH_FAILED"):
+            with pytest.raises(AuthFailedError, match="E_AUTH_FAILED"):
+                await producer.ping()
+            with pytest.raises(AuthFailedError):  # while backing off, at once
                 await producer.publish("p1", b"x")
 
 

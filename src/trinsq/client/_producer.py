@@ -7,10 +7,12 @@ write (see _connection.py), so concurrent publishers do not cost a round trip ea
 
 Pool and failover: the producer keeps one connection, to the first of ``addresses`` that
 accepts it. When it is lost, the calls waiting on it fail with ``ConnectionClosedError``
-(their outcome is unknown: nsqd may have stored the message) and the producer connects
-again at once, trying the next address first. When a whole round of addresses fails, calls
-made meanwhile fail with that ``ConnectError`` and the next round waits, exponentially
-longer each time (``backoff_multiplier`` * 2^n, at most ``max_backoff_duration``).
+(their outcome is unknown: nsqd may have stored the message), a call still waiting to queue
+its command (nothing sent) moves to the next connection, and the producer connects again at
+once, trying the next address first. When a whole round of addresses fails, calls made
+meanwhile fail with that ``ConnectError`` (or, when every nsqd answered and refused, with
+the typed error, e.g. ``AuthFailedError``) and the next round waits, exponentially longer
+each time (``backoff_multiplier`` * 2^n, at most ``max_backoff_duration``).
 
 Errors per call: an error frame fails the call it answers with its typed ``ProtocolError``
 (nsqd then closes the connection if the error is fatal, failing the calls queued behind it
@@ -97,7 +99,7 @@ class Producer:
         self.config = config
         self._link: _Link | None = None
         self._changed = trio.Event()
-        self._round_error: ConnectError | None = None  # set while backing off
+        self._round_error: NSQError | None = None  # set while backing off
         self._closed = False
         self.connects = 0  # connections made, the first included
 
@@ -173,7 +175,7 @@ class Producer:
                 raise ConnectionClosedError("the producer is closed")
             await self._changed.wait()
 
-    def _set_state(self, link: _Link | None, round_error: ConnectError | None) -> None:
+    def _set_state(self, link: _Link | None, round_error: NSQError | None) -> None:
         self._link = link
         self._round_error = round_error
         self._changed.set()
@@ -189,7 +191,8 @@ class Producer:
         task_status.started()
         async with trio.open_nursery() as nursery:
             while True:
-                errors = []
+                errors: list[str] = []
+                refusals: list[ProtocolError] = []
                 for step in range(count):
                     index = (first + step) % count
                     address = self.addresses[index]
@@ -200,6 +203,8 @@ class Producer:
                         )
                     except NSQError as error:
                         errors.append(f"{address}: {error}")
+                        if isinstance(error, ProtocolError):
+                            refusals.append(error)
                         continue
                     link.connection = connection
                     self.connects += 1
@@ -223,9 +228,12 @@ class Producer:
                         self.config.backoff_multiplier * 2 ** (failures - 1),
                         self.config.max_backoff_duration,
                     )
-                    unreachable = ConnectError("no nsqd reachable: " + "; ".join(errors))
-                    log.warning("%s; trying again in %.3g s", unreachable, delay)
-                    self._set_state(None, unreachable)
+                    failure: NSQError = ConnectError("no nsqd reachable: " + "; ".join(errors))
+                    if len(refusals) == count:
+                        # Every nsqd answered and refused (AUTH, IDENTIFY): say so, typed.
+                        failure = refusals[-1]
+                    log.warning("%s; trying again in %.3g s", failure, delay)
+                    self._set_state(None, failure)
                     await trio.sleep(delay)
                     self._set_state(None, None)
 
