@@ -85,6 +85,14 @@ def free_port() -> int:
     return port
 
 
+async def publish_or_record(producer: Producer, body: bytes, failures: list[BaseException]) -> None:
+    """Publish ``body`` to "t"; a ConnectionClosedError is recorded in ``failures``."""
+    try:
+        await producer.publish("t", body)
+    except ConnectionClosedError as error:
+        failures.append(error)
+
+
 def connection_of(producer: Producer) -> Any:
     link = producer._link
     assert link is not None
@@ -228,14 +236,7 @@ async def test_leaving_the_block_fails_calls_still_waiting() -> None:
     async with fake_nsqd([], after=1, close=False) as nsqd:
         failures: list[BaseException] = []
         async with trio.open_nursery() as nursery, open_producer(nsqd.address) as producer:
-
-            async def waiting() -> None:
-                try:
-                    await producer.publish("t", b"never answered")
-                except ConnectionClosedError as error:
-                    failures.append(error)
-
-            nursery.start_soon(waiting)
+            nursery.start_soon(publish_or_record, producer, b"never answered", failures)
             await nsqd.received.wait()
         assert len(failures) == 1
 
@@ -400,14 +401,7 @@ async def test_leaving_the_block_fails_calls_waiting_for_a_connection() -> None:
                 trio.open_nursery() as nursery,
                 open_producer(address, ClientConfig(dial_timeout=600)) as producer,
             ):
-
-                async def waiting() -> None:
-                    try:
-                        await producer.publish("t", b"no connection yet")
-                    except ConnectionClosedError as error:
-                        failures.append(error)
-
-                nursery.start_soon(waiting)
+                nursery.start_soon(publish_or_record, producer, b"no connection yet", failures)
                 await trio.testing.wait_all_tasks_blocked()
             assert [str(error) for error in failures] == ["the producer is closed"]
         finally:
@@ -419,16 +413,9 @@ async def test_a_stalled_nsqd_holds_publishers_back_then_times_out() -> None:
     body = b"x" * 65536
     async with fake_nsqd([], after=0, close=False) as nsqd, open_producer(nsqd.address) as p:
         failures: list[BaseException] = []
-
-        async def publish() -> None:
-            try:
-                await p.publish("t", body)
-            except ConnectionClosedError as error:
-                failures.append(error)
-
         async with trio.open_nursery() as nursery:
             for _ in range(300):  # 19.7 MB: more than loopback's socket buffers hold
-                nursery.start_soon(publish)
+                nursery.start_soon(publish_or_record, p, body, failures)
             await trio.testing.wait_all_tasks_blocked()
             # The client holds at most the writer's batch and a queue of its limit (each
             # with the one command that crossed it); the other publishers wait to queue.
