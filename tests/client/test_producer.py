@@ -354,6 +354,14 @@ async def test_tls_producer_with_a_client_certificate(certs: Certificates) -> No
                 await refused.publish("t", b"x")
 
 
+async def test_a_missing_certificate_file_fails_when_the_producer_opens(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.pem")
+    config = ClientConfig(tls=True, tls_cert_file=missing, tls_key_file=missing)
+    with pytest.raises(FileNotFoundError):
+        async with open_producer("127.0.0.1:4150", config):
+            pass  # pragma: no cover
+
+
 async def test_auth_producer(authd: AuthServer) -> None:
     authd.replies["s3cret"] = grant(PUBLISH_P)
     async with open_broker(auth_http_addresses=[authd.address]) as broker:

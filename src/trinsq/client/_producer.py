@@ -96,7 +96,7 @@ class Producer:
         for address in addresses:
             split_address(address)  # a typo fails here, not as "unreachable" later
         self.addresses = tuple(addresses)
-        self.config = config
+        self.config = config.with_ssl_context()
         self._link: _Link | None = None
         self._changed = trio.Event()
         self._round_error: NSQError | None = None  # set while backing off
