@@ -111,7 +111,7 @@ class FrameDecoder:
         self._buffer = bytearray()
         self._max_frame_size = max_frame_size
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray) -> None:
         self._buffer += data
 
     def next_frame(self) -> Frame | None:
@@ -127,9 +127,34 @@ class FrameDecoder:
         del self._buffer[: 4 + size]
         return Frame(FrameType(frame_type), data)
 
+    def take_unparsed(self) -> bytes:
+        """Remove and return the bytes buffered past the last complete frame (a client hands
+        them to the stream layer it upgrades to)."""
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
     def frames(self) -> list[Frame]:
         """Return every complete frame buffered so far."""
-        result: list[Frame] = []
-        while (frame := self.next_frame()) is not None:
-            result.append(frame)
+        return [Frame(FrameType(kind), data) for kind, data in self.raw_frames()]
+
+    def raw_frames(self) -> list[tuple[int, bytes]]:
+        """Every complete frame buffered so far as (frame type, data), the type not checked:
+        one pass and one trim of the buffer, for a client's hot path."""
+        buffer = self._buffer
+        end = len(buffer)
+        pos = 0
+        result: list[tuple[int, bytes]] = []
+        unpack = _FRAME_HEADER.unpack_from
+        try:
+            while end - pos >= 8:
+                size, frame_type = unpack(buffer, pos)
+                if size < 4 or size > self._max_frame_size:
+                    raise ValueError(f"bad frame size {size}")
+                if end - pos < 4 + size:
+                    break
+                result.append((frame_type, bytes(buffer[pos + 8 : pos + 4 + size])))
+                pos += 4 + size
+        finally:
+            del buffer[:pos]
         return result
