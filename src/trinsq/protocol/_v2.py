@@ -13,7 +13,6 @@ a step while more of the body is buffered, so the caller can let others run in b
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Generator
 from typing import Final
 
@@ -40,7 +39,7 @@ from ._limits import Limits
 from ._mpub import MpubReader, MpubStep
 from ._names import is_valid_name_bytes
 from ._receive import ReceiveBuffer
-from ._v2runs import FIN_LINE, finish_run, publish_run
+from ._v2runs import FIN_LINE, finish_run, publish_run, whole_body
 from ._v2states import (
     BUSY,
     CLOSED,
@@ -78,7 +77,6 @@ _BodyParser = Generator[_Read, bytes, Command]
 _BodyReader = Generator[_Read, bytes, bytes]  # a step of a _BodyParser that yields raw bytes
 
 
-_INT32_BE: Final = struct.Struct(">i")
 _DELIVERY_STATES: Final = frozenset({ClientState.SUBSCRIBED, ClientState.CLOSING})
 
 
@@ -278,9 +276,11 @@ class V2ServerConnection(ReceiveBuffer):
         ):
             return Finish(params[1])  # the commonest command, in one step
         if name == b"PUB" and len(params) >= 2 and is_valid_name_bytes(params[1]):
-            complete = self._complete_publish(params[1])
-            if complete is not None:
-                return complete
+            # The common case, a PUB that arrived whole and valid, in one step; anything else
+            # (incomplete, a wrong size) is left to the incremental path and its errors.
+            body, self._pos = whole_body(self._buffer, self._pos, self.limits.max_msg_size)
+            if body is not None:
+                return Publish(params[1].decode("ascii"), body)
         handler = _HANDLERS.get(name)
         if handler is None:
             raise ProtocolError("E_INVALID", f"invalid command {_text(name)}")
@@ -291,22 +291,6 @@ class V2ServerConnection(ReceiveBuffer):
             self._want = next(result)
             return self._drive_body()
         return result
-
-    def _complete_publish(self, raw_topic: bytes) -> Command | None:
-        """The common case, a PUB that arrived whole and valid, parsed in one step.
-
-        Returns None for anything else (still incomplete, or a size that is wrong): the
-        incremental path then reads it and raises nsqd's errors, so this path never has to.
-        """
-        buffer = self._buffer
-        start = self._pos
-        if len(buffer) - start < 4:
-            return None
-        (size,) = _INT32_BE.unpack_from(buffer, start)
-        if not 0 < size <= self.limits.max_msg_size or len(buffer) - start < 4 + size:
-            return None
-        self._pos = start + 4 + size
-        return Publish(raw_topic.decode("ascii"), bytes(buffer[start + 4 : start + 4 + size]))
 
     def _read_mpub(self) -> MultiPublish | NeedData | Busy:
         """Read on in the pending MPUB body, at most one step's worth of messages."""

@@ -15,7 +15,7 @@ from typing import Final
 
 from ._v2states import MESSAGE_ID_LENGTH
 
-__all__ = ["FIN_LINE", "finish_run", "publish_run"]
+__all__ = ["FIN_LINE", "finish_run", "publish_run", "whole_body"]
 
 FIN_LINE: Final = 4 + MESSAGE_ID_LENGTH + 1  # b"FIN " + ID + b"\n"
 # FIN, one space, an ID of 16 bytes with no space or newline, not ending in \r (which the
@@ -53,3 +53,14 @@ def publish_run(
         bodies.append(bytes(buffer[start : start + size]))
         pos = start + size
     return bodies, pos
+
+
+def whole_body(buffer: bytearray, pos: int, max_size: int) -> tuple[bytes | None, int]:
+    """The body at ``pos`` (its 4-byte size, then the bytes) if it is all there and of a valid
+    size (1 to ``max_size``), and where it ends; else None and ``pos``."""
+    if len(buffer) - pos < 4:
+        return None, pos
+    (size,) = _INT32_BE.unpack_from(buffer, pos)
+    if not 0 < size <= max_size or len(buffer) - pos - 4 < size:
+        return None, pos
+    return bytes(buffer[pos + 4 : pos + 4 + size]), pos + 4 + size
