@@ -475,9 +475,8 @@ class ClientConnection:
         self._flush_due = math.inf
         stream = self.stream
         if by_reader and type(stream) is SocketStream:
-            # An answer nearly always fits the socket's buffer: sent at once, it needs no
-            # write deadline (a heap entry in the timers per answer). The pump does not take
-            # this path: its send_all passes the checkpoints that keep a fast reader fair.
+            # Sent at once, an answer needs no write deadline (a timer heap entry). Not for
+            # the pump: its send_all passes the checkpoints that keep a fast reader fair.
             sent = stream.send_now(data)
             if sent == len(data):
                 self._drained.set()
