@@ -1,0 +1,1 @@
+"""trinsq's NSQ client for Trio programs."""
