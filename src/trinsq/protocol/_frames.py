@@ -127,6 +127,13 @@ class FrameDecoder:
         del self._buffer[: 4 + size]
         return Frame(FrameType(frame_type), data)
 
+    def take_unparsed(self) -> bytes:
+        """Remove and return the bytes buffered past the last complete frame (a client hands
+        them to the stream layer it upgrades to)."""
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data
+
     def frames(self) -> list[Frame]:
         """Return every complete frame buffered so far."""
         result: list[Frame] = []

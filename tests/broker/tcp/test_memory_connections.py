@@ -14,7 +14,7 @@ import trio.testing
 from tests.memory import MemoryClient, connect_in_memory
 from tests.tlsutil import OK_FRAME, Certificates, make_certificates
 from trinsq import open_broker
-from trinsq.broker.tcp._streams import DeflateStream, SnappyStream
+from trinsq.common._streams import DeflateStream, SnappyStream
 
 
 @pytest.fixture(scope="module")

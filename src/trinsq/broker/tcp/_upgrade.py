@@ -12,12 +12,12 @@ from typing import Final
 
 import trio
 
+from ...common._streams import DeflateStream, PrefixedStream, SnappyStream
 from ...protocol import OK_FRAME, IdentifyResult
 from ..config._tls import tls_version_name
 from ..core._services import BrokerServices
 from ._connection_auth import common_name
 from ._session import V2Session
-from ._streams import DeflateStream, PrefixedStream, SnappyStream
 
 __all__ = ["TLS_HANDSHAKE_TIMEOUT", "upgrade_stream"]
 

@@ -1,4 +1,4 @@
-"""The stream layers of a V2 connection (broker/tcp/_streams.py) keep trio's stream contract.
+"""The stream layers of a V2 connection (common/_streams.py) keep trio's stream contract.
 
 trio's generic conformance suites (``trio.testing.check_*_stream``, as trio runs them on its
 own ``SSLStream``) drive each wrapper built over in-memory stream pairs. Both ends of a
@@ -20,7 +20,7 @@ import snappy
 import trio
 import trio.testing
 
-from trinsq.broker.tcp._streams import (
+from trinsq.common._streams import (
     RECEIVE_SIZE,
     DeflateStream,
     PrefixedStream,

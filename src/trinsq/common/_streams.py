@@ -5,7 +5,7 @@ the connection keeps reading and writing ``self.stream`` whatever the stack is. 
 received before an upgrade belong to the new layer and are replayed into it.
 
 Each keeps trio's stream contract (``trio.testing.check_two_way_stream`` runs them in
-tests/broker/tcp/test_streams.py): ``receive_some`` returns at most ``max_bytes`` and ``b""``
+tests/common/test_streams.py): ``receive_some`` returns at most ``max_bytes`` and ``b""``
 only at EOF, a second concurrent call on the same side raises ``BusyResourceError``, and a
 closed stream raises ``ClosedResourceError`` even while it still holds received bytes.
 
