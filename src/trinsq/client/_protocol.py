@@ -210,7 +210,7 @@ class ClientProtocol:
         return data
 
     # Reading
-    def receive_data(self, data: bytes) -> list[Event]:
+    def receive_data(self, data: bytes | bytearray) -> list[Event]:
         """Feed received bytes; return the events of every complete frame.
 
         Raises:
@@ -219,7 +219,7 @@ class ClientProtocol:
         self._decoder.feed(data)
         return [event for frame in self._frames() if (event := self._event(frame)) is not None]
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray) -> None:
         """Feed received bytes to be read frame by frame with :meth:`next_frame` (during the
         handshake, where each answer may change the layers below)."""
         self._decoder.feed(data)

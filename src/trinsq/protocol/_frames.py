@@ -111,7 +111,7 @@ class FrameDecoder:
         self._buffer = bytearray()
         self._max_frame_size = max_frame_size
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | bytearray) -> None:
         self._buffer += data
 
     def next_frame(self) -> Frame | None:
