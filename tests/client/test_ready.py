@@ -187,12 +187,13 @@ def test_max_in_flight_zero_pauses_and_back_resumes() -> None:
     assert ready.set_max_in_flight(6, now=2) == [("a", 3), ("b", 3)]
 
 
-def test_closing_and_stopped_connections_get_no_rdy() -> None:
+def test_a_stopped_coordinator_sends_no_rdy() -> None:
     ready = coordinator(6)
     ready.add_connection("a", max_rdy=2500, now=0)
-    ready.closing("a")
-    assert ready.add_connection("b", max_rdy=2500, now=0) == [("b", 3)]
+    ready.message_requeued("a", backoff=True, now=0)
     ready.stop()
+    assert ready.backoff_until is None
+    assert ready.add_connection("b", max_rdy=2500, now=0) == []
     assert ready.set_max_in_flight(10, now=1) == []
     assert ready.tick(100.0) == []
 

@@ -61,7 +61,6 @@ class _Connection:
     rdy: int = 0
     last_rdy: float = -math.inf
     in_flight: int = 0
-    closing: bool = False
     retry_at: float | None = None
     retry_count: int = 0
 
@@ -134,14 +133,10 @@ class ReadyCoordinator(Generic[K]):
         return int(min(max(1.0, share), float(self._max_in_flight)))
 
     def is_starved(self) -> bool:
-        """Whether some open connection holds nearly its whole RDY count in flight."""
+        """Whether some connection holds nearly its whole RDY count in flight."""
         for connection in self._connections.values():
             threshold = int(connection.rdy * 0.85)
-            if (
-                connection.in_flight >= threshold
-                and connection.in_flight > 0
-                and not connection.closing
-            ):
+            if connection.in_flight >= threshold and connection.in_flight > 0:
                 return True
         return False
 
@@ -168,17 +163,6 @@ class ReadyCoordinator(Generic[K]):
                 self._maybe_update(other, now, out)
         self._maybe_update(key, now, out)
         return out
-
-    def closing(self, key: K) -> None:
-        """``key`` is closing (CLS sent, or its transport failed): no more RDY goes to it, and
-        what it had is free for the others."""
-        connection = self._connections.get(key)
-        if connection is not None:
-            connection.closing = True
-            connection.retry_at = None
-            # nsqd answers CLS by setting RDY 0 itself; a broken transport delivers no more.
-            self._total_rdy -= connection.rdy
-            connection.rdy = 0
 
     def remove_connection(self, key: K, now: float) -> list[RdyCommand[K]]:
         """``key`` is gone; its RDY is freed, and moved to another connection when that is
@@ -291,7 +275,7 @@ class ReadyCoordinator(Generic[K]):
 
     def _resume(self, now: float, out: list[RdyCommand[K]]) -> None:
         """A backoff duration ended: one connection, chosen at random, gets RDY 1."""
-        candidates = [k for k, c in self._connections.items() if not c.closing]
+        candidates = list(self._connections)
         if not candidates:
             self._backoff_until = now + _RESUME_RETRY
             return
@@ -309,7 +293,7 @@ class ReadyCoordinator(Generic[K]):
     def _update(self, key: K, count: int, now: float, out: list[RdyCommand[K]]) -> bool:
         """go-nsq's ``updateRDY``: bound ``count`` and send it. False when it was refused."""
         connection = self._connections.get(key)
-        if connection is None or connection.closing or self._stopped:
+        if connection is None or self._stopped:
             return False
         count = min(count, connection.max_rdy)
         connection.retry_at = None
