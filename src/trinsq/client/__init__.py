@@ -4,7 +4,9 @@ Structured concurrency throughout: ``async with`` opens, leaving the block (or c
 closes, and no thread or task outlives its block. go-nsq v1.1.0 is the reference behaviour.
 """
 
+from ._backoff import BackoffStrategy
 from ._config import ClientConfig
+from ._consumer import Consumer, ConsumerStats, GiveUpHook, Handler, open_consumer
 from ._errors import (
     AuthError,
     AuthFailedError,
@@ -27,10 +29,12 @@ from ._errors import (
     TouchFailedError,
     UnauthorizedError,
 )
+from ._message import Message
 
 __all__ = [
     "AuthError",
     "AuthFailedError",
+    "BackoffStrategy",
     "BadBodyError",
     "BadChannelError",
     "BadMessageError",
@@ -39,15 +43,21 @@ __all__ = [
     "ClientConfig",
     "ConnectError",
     "ConnectionClosedError",
+    "Consumer",
+    "ConsumerStats",
     "DPubFailedError",
     "FinFailedError",
+    "GiveUpHook",
+    "Handler",
     "IdentifyError",
     "InvalidError",
     "MPubFailedError",
+    "Message",
     "NSQError",
     "ProtocolError",
     "PubFailedError",
     "ReqFailedError",
     "TouchFailedError",
     "UnauthorizedError",
+    "open_consumer",
 ]

@@ -1,0 +1,507 @@
+"""The consumer: messages of one topic/channel from nsqd addresses and/or registries, over Trio
+(go-nsq's consumer.go). Its decisions are the sans-IO modules' (RDY in :mod:`._ready`, backoff
+and requeue delays in :mod:`._backoff`, discovery in :mod:`._discovery`); this module runs the
+connections, the timers and the lookupd polls in one nursery, and hands messages out.
+
+Shape::
+
+    async with open_consumer("topic", "channel", nsqd_tcp_addresses=[...]) as consumer:
+        async for message in consumer:           # or: await consumer.run(handler, concurrency=8)
+            ...
+            await message.finish()
+
+``consumer.stop()`` stops gracefully: CLS on every connection, messages already received are
+still handed out, and each connection closes once its messages are answered; then iteration
+ends and ``run`` returns. Leaving the block stops too: messages not yet handed out are
+requeued at once, those handed out are waited for (up to ``graceful_timeout``), then every
+connection closes. Cancelling the block closes everything at once (nsqd requeues what was in
+flight when their timeouts pass).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Final
+
+import attrs
+import trio
+
+from ..common._httpclient import HttpClientError, get_json_url
+from ..common._running import single_errors
+from ._backoff import BackoffPolicy, gives_up, requeue_delay
+from ._config import ClientConfig
+from ._connection import run_connection
+from ._discovery import DiscoveryError, LookupPoller, parse_lookup_answer
+from ._errors import ConnectError, NSQError
+from ._message import Message
+from ._protocol import MessageFrame, encode_fin, encode_req, encode_sub, encode_touch
+from ._ready import RdyCommand, ReadyCoordinator, ReadyTimings
+from ._subscription import Subscription
+
+__all__ = ["Consumer", "ConsumerStats", "GiveUpHook", "Handler", "open_consumer"]
+
+log = logging.getLogger("trinsq.client")
+
+#: Called with a message delivered more than ``max_attempts`` times, before it is finished.
+GiveUpHook = Callable[[Message], Awaitable[object] | object]
+#: Handles one message; returning finishes it, raising requeues it (with backoff).
+Handler = Callable[[Message], Awaitable[object]]
+
+_GRACEFUL_TIMEOUT: Final = 30.0
+
+
+@attrs.define
+class ConsumerStats:
+    """Counts since the consumer started (go-nsq's ``ConsumerStats``)."""
+
+    received: int = 0
+    finished: int = 0
+    requeued: int = 0
+    given_up: int = 0
+    connections: int = 0
+
+
+class _Link:
+    """How a message answers: through the consumer, on the connection it came from."""
+
+    __slots__ = ("consumer", "subscription")
+
+    def __init__(self, consumer: Consumer, subscription: Subscription) -> None:
+        self.consumer = consumer
+        self.subscription = subscription
+
+    def answer_finish(self, message: Message) -> None:
+        if message.take_response():
+            self.consumer._answered(self.subscription, encode_fin(message.id), None)
+
+    def answer_requeue(self, message: Message, delay: float | None, backoff: bool) -> None:
+        if message.take_response():
+            config = self.consumer.config
+            if delay is None:
+                delay = requeue_delay(
+                    message.attempts, config.default_requeue_delay, config.max_requeue_delay
+                )
+            self.consumer._answered(self.subscription, encode_req(message.id, delay), backoff)
+
+    def answer_touch(self, message: Message) -> None:
+        if not message.responded:
+            self.subscription.send(encode_touch(message.id))
+
+
+class Consumer:
+    """Made by :func:`open_consumer`; see the module docstring."""
+
+    def __init__(
+        self,
+        topic: str,
+        channel: str,
+        config: ClientConfig,
+        nursery: trio.Nursery,
+        *,
+        on_give_up: GiveUpHook | None,
+        rng: random.Random,
+    ) -> None:
+        self.topic = topic
+        self.channel = channel
+        self.config = config
+        self.stats = ConsumerStats()
+        self._nursery = nursery
+        self._on_give_up = on_give_up
+        self._rng = rng
+        self._sub = encode_sub(topic, channel)  # checks the names before anything connects
+        policy = BackoffPolicy(
+            config.backoff_multiplier, config.max_backoff_duration, config.backoff_strategy
+        )
+        timings = ReadyTimings(
+            config.rdy_redistribute_interval, config.low_rdy_idle_timeout, config.low_rdy_timeout
+        )
+        self._ready = ReadyCoordinator[Subscription](
+            config.max_in_flight, policy, now=trio.current_time(), timings=timings, rng=rng
+        )
+        self._subscriptions: set[Subscription] = set()
+        self._addresses: dict[str, bool] = {}  # address -> direct; connected or connecting
+        self._send_messages, self._messages = trio.open_memory_channel[tuple[_Link, Message]](
+            math.inf
+        )
+        self._stopping = False
+        self._stop_requested = trio.Event()
+        self._timer_wakeup = trio.Event()
+        self._timer_deadline = math.inf
+        self._poller: LookupPoller | None = None
+        self._poll_wakeup = trio.Event()
+        self._ended = trio.Event()
+
+    # ------------------------------------------------------------------ public
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def max_in_flight(self) -> int:
+        return self._ready.max_in_flight
+
+    def set_max_in_flight(self, max_in_flight: int) -> None:
+        """Change how many messages may be in flight over all connections (0 pauses)."""
+        self._dispatch(self._ready.set_max_in_flight(max_in_flight, trio.current_time()))
+
+    def is_starved(self) -> bool:
+        """Whether a connection holds nearly its whole RDY count in flight (go-nsq)."""
+        return self._ready.is_starved()
+
+    @property
+    def connected_addresses(self) -> list[str]:
+        return sorted(s.address for s in self._subscriptions)
+
+    def stop(self) -> None:
+        """Begin a graceful stop (idempotent); see the module docstring."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._ready.stop()
+        self._stop_requested.set()
+        self._poll_wakeup.set()
+        for subscription in list(self._subscriptions):
+            subscription.start_close()
+        self._maybe_end()
+
+    def __aiter__(self) -> Consumer:
+        return self
+
+    async def __anext__(self) -> Message:
+        while True:
+            try:
+                link, message = await self._messages.receive()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                raise StopAsyncIteration from None
+            if link.subscription.live:
+                return message
+            # Its connection is gone: nsqd delivers it again, no answer could reach it.
+
+    async def run(self, handler: Handler, concurrency: int = 1) -> None:
+        """Hand messages to ``handler``, up to ``concurrency`` at a time, until the consumer
+        has stopped and every message is handled. A handler that returns finishes the message
+        (unless it answered it itself); one that raises requeues it with backoff."""
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        async with trio.open_nursery() as nursery:
+            for _ in range(concurrency):
+                nursery.start_soon(self._worker, handler)
+
+    # ------------------------------------------------------------------ handing out
+    async def _worker(self, handler: Handler) -> None:
+        async for message in self:
+            try:
+                await handler(message)
+            except Exception:
+                log.exception("handler failed for message %s", message.id.decode("ascii"))
+                if not message.responded:
+                    await message.requeue()
+            else:
+                if not message.responded:
+                    await message.finish()
+
+    def on_message(self, subscription: Subscription, frame: MessageFrame) -> None:
+        self.stats.received += 1
+        self._ready.message_received(subscription, trio.current_time())
+        link = _Link(self, subscription)
+        message = Message(
+            link,
+            id=frame.id,
+            body=frame.body,
+            timestamp=frame.timestamp,
+            attempts=frame.attempts,
+            nsqd_address=subscription.address,
+        )
+        if gives_up(frame.attempts, self.config.max_attempts):
+            self.stats.given_up += 1
+            self._nursery.start_soon(self._give_up, message)
+            return
+        self._send_messages.send_nowait((link, message))
+
+    async def _give_up(self, message: Message) -> None:
+        log.warning(
+            "msg %s attempted %d times, giving up", message.id.decode("ascii"), message.attempts
+        )
+        if self._on_give_up is not None:
+            try:
+                result = self._on_give_up(message)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("give-up hook failed for message %s", message.id.decode("ascii"))
+        await message.finish()
+
+    def on_close_wait(self, subscription: Subscription) -> None:
+        if subscription.in_flight <= 0:
+            self._nursery.start_soon(subscription.close_when_written)
+
+    def _answered(self, subscription: Subscription, command: bytes, backoff: bool | None) -> None:
+        """A message from ``subscription`` was answered with ``command`` (FIN when
+        ``backoff`` is None, else REQ)."""
+        if not subscription.send(command):
+            return  # the connection is gone; nsqd requeues the message itself
+        subscription.in_flight -= 1
+        now = trio.current_time()
+        if backoff is None:
+            self.stats.finished += 1
+            self._dispatch(self._ready.message_finished(subscription, now))
+        else:
+            self.stats.requeued += 1
+            self._dispatch(self._ready.message_requeued(subscription, backoff=backoff, now=now))
+        if subscription.close_waited and subscription.in_flight == 0:
+            self._nursery.start_soon(subscription.close_when_written)
+
+    # ------------------------------------------------------------------ RDY and its timer
+    def _dispatch(self, commands: list[RdyCommand[Subscription]]) -> None:
+        for subscription, count in commands:
+            subscription.send_rdy(count)
+        if self._ready.deadline() < self._timer_deadline:
+            self._timer_wakeup.set()
+
+    async def _timer_loop(self) -> None:
+        while True:
+            self._timer_deadline = self._ready.deadline()
+            self._timer_wakeup = trio.Event()
+            with trio.move_on_at(self._timer_deadline):
+                await self._timer_wakeup.wait()
+            self._dispatch(self._ready.tick(trio.current_time()))
+
+    # ------------------------------------------------------------------ connections
+    async def connect(self, address: str) -> None:
+        """Connect to the nsqd at ``address`` and subscribe (raises if that fails), then keep
+        it connected (reconnecting every ``lookupd_poll_interval``) until the consumer stops."""
+        if address in self._addresses:
+            return
+        self._addresses[address] = True
+        try:
+            await self._nursery.start(self._serve_address, address, True)
+        except BaseException:
+            self._addresses.pop(address, None)
+            raise
+
+    async def _discovered(self, address: str) -> None:
+        """Connect to a producer a registry listed (go-nsq waits for it in the poll too)."""
+        if address not in self._addresses and not self._stopping:
+            self._addresses[address] = False
+            await self._nursery.start(self._serve_address, address, False)
+
+    async def _serve_address(
+        self,
+        address: str,
+        direct: bool,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Keep one address connected: once for a discovered one (the next poll finds it
+        again), until the consumer stops for a direct one. Started once the first attempt
+        has subscribed (a direct address's first failure is raised) or failed."""
+        started = False
+
+        def mark_started() -> None:
+            nonlocal started
+            if not started:
+                started = True
+                task_status.started()
+
+        try:
+            while not self._stopping and self._addresses.get(address) is direct:
+                try:
+                    await self._connect_once(address, mark_started)
+                except (NSQError, OSError, ValueError) as error:
+                    if direct and not started:
+                        raise
+                    log.error("(%s) error connecting to nsqd - %s", address, error)
+                mark_started()
+                if not direct:
+                    return
+                with trio.move_on_after(self.config.lookupd_poll_interval):
+                    await self._stop_requested.wait()
+        finally:
+            if self._addresses.get(address) is direct:
+                del self._addresses[address]
+            if self._poller is not None and not self._stopping:
+                self._poller.recheck(trio.current_time())
+                self._poll_wakeup.set()
+            self._maybe_end()
+
+    async def _connect_once(self, address: str, subscribed: Callable[[], None]) -> None:
+        subscription = Subscription(address, self)
+        async with single_errors(), trio.open_nursery() as nursery:
+            connection = await nursery.start(
+                run_connection, address, self.config, subscription.on_event
+            )
+            try:
+                with trio.fail_after(self.config.read_timeout):
+                    await subscription.subscribe(connection, self._sub)
+            except trio.TooSlowError:
+                connection.close()
+                raise ConnectError(f"{address}: no answer to SUB") from None
+            except BaseException:
+                connection.close()
+                raise
+            if self._stopping or self._addresses.get(address) is None:
+                connection.close()
+                return
+            self._attach(subscription)
+            subscribed()
+            try:
+                await connection.wait_closed()
+            finally:
+                self._detach(subscription)
+
+    def _attach(self, subscription: Subscription) -> None:
+        assert subscription.connection is not None
+        max_rdy = subscription.connection.negotiated.max_rdy_count
+        if max_rdy is not None and max_rdy < self._ready.max_in_flight:
+            log.warning(
+                "(%s) max RDY count %d < consumer max in flight %d, truncation possible",
+                subscription.address,
+                max_rdy,
+                self._ready.max_in_flight,
+            )
+        self._subscriptions.add(subscription)
+        self.stats.connections = len(self._subscriptions)
+        self._dispatch(
+            self._ready.add_connection(subscription, max_rdy=max_rdy, now=trio.current_time())
+        )
+
+    def _detach(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+        self.stats.connections = len(self._subscriptions)
+        self._dispatch(self._ready.remove_connection(subscription, trio.current_time()))
+        log.info("(%s) disconnected, %d left", subscription.address, len(self._subscriptions))
+
+    def _drop(self, address: str) -> None:
+        """A registry no longer lists ``address``: close its connection gracefully."""
+        if self._addresses.get(address) is not False:
+            return
+        del self._addresses[address]
+        for subscription in list(self._subscriptions):
+            if subscription.address == address:
+                # Its RDY share goes to the others now; messages still coming are answered.
+                self._dispatch(self._ready.remove_connection(subscription, trio.current_time()))
+                subscription.start_close()
+
+    def _maybe_end(self) -> None:
+        """Once stopping with no connection left, no message can come: iteration ends."""
+        if self._stopping and not self._subscriptions and not self._addresses:
+            self._send_messages.close()
+            self._ended.set()
+
+    # ------------------------------------------------------------------ registries
+    async def _lookup_loop(
+        self,
+        poller: LookupPoller,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        self._poller = poller
+        started = False
+        while not self._stopping:
+            if trio.current_time() >= poller.deadline():
+                await self._poll(poller)
+                poller.polled(trio.current_time())
+            if not started:
+                task_status.started()
+                started = True
+            self._poll_wakeup = trio.Event()
+            with trio.move_on_at(poller.deadline()):
+                await self._poll_wakeup.wait()
+
+    async def _poll(self, poller: LookupPoller) -> None:
+        for url in poller.next_urls():
+            log.info("querying nsqlookupd %s", url)
+            try:
+                answer = await get_json_url(
+                    url,
+                    connect_timeout=self.config.dial_timeout,
+                    request_timeout=self.config.read_timeout,
+                )
+                producers = parse_lookup_answer(answer)
+            except (HttpClientError, DiscoveryError) as error:
+                log.error("error querying nsqlookupd (%s) - %s", url, error)
+                continue
+            discovered = [a for a, direct in self._addresses.items() if not direct]
+            changes = poller.found(
+                [p for p in producers if not self._addresses.get(p)], connected=discovered
+            )
+            for address in changes.connect:
+                await self._discovered(address)
+            for address in changes.drop:
+                self._drop(address)
+            return
+
+    # ------------------------------------------------------------------ stopping
+    async def _close(self, graceful_timeout: float) -> None:
+        self.stop()
+        # Nobody takes what is still queued: it goes back to nsqd now.
+        while True:
+            try:
+                link, message = self._messages.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            link.answer_requeue(message, 0.0, False)
+        with trio.move_on_after(graceful_timeout):
+            await self._ended.wait()
+
+
+@asynccontextmanager
+async def open_consumer(
+    topic: str,
+    channel: str,
+    *,
+    nsqd_tcp_addresses: Iterable[str] = (),
+    lookupd_http_addresses: Iterable[str] = (),
+    config: ClientConfig | None = None,
+    on_give_up: GiveUpHook | None = None,
+    graceful_timeout: float = _GRACEFUL_TIMEOUT,
+    rng: random.Random | None = None,
+) -> AsyncIterator[Consumer]:
+    """A consumer of ``topic``/``channel`` for the block.
+
+    Direct ``nsqd_tcp_addresses`` are connected before the block starts (the first failure
+    raises); ``lookupd_http_addresses`` are asked at once, then polled every
+    ``lookupd_poll_interval`` (with jitter) for producers to connect to and to drop.
+    ``on_give_up`` is called (awaited if it returns an awaitable) for a message delivered more
+    than ``max_attempts`` times, which is then finished without being handed out.
+
+    Raises:
+        BadTopicError, BadChannelError: invalid names (before anything connects).
+        ConnectError, ProtocolError: a direct nsqd could not be connected or subscribed.
+        ValueError: no address given, or an unusable lookupd address.
+    """
+    nsqd = list(dict.fromkeys(nsqd_tcp_addresses))
+    lookupd = list(lookupd_http_addresses)
+    if not nsqd and not lookupd:
+        raise ValueError("open_consumer needs nsqd_tcp_addresses or lookupd_http_addresses")
+    config = config or ClientConfig()
+    rng = rng or random.Random()
+    async with single_errors(), trio.open_nursery() as nursery:
+        consumer = Consumer(topic, channel, config, nursery, on_give_up=on_give_up, rng=rng)
+        poller = None
+        if lookupd:
+            poller = LookupPoller(
+                lookupd,
+                topic,
+                interval=config.lookupd_poll_interval,
+                jitter=config.lookupd_poll_jitter,
+                now=trio.current_time(),
+                rng=rng,
+            )
+        nursery.start_soon(consumer._timer_loop)
+        try:
+            for address in nsqd:
+                await consumer.connect(address)
+            if poller is not None:
+                await nursery.start(consumer._lookup_loop, poller)
+            yield consumer
+        except BaseException:
+            nursery.cancel_scope.cancel()
+            raise
+        await consumer._close(graceful_timeout)
+        nursery.cancel_scope.cancel()
