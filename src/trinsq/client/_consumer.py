@@ -53,6 +53,8 @@ GiveUpHook = Callable[[Message], Awaitable[object] | object]
 Handler = Callable[[Message], Awaitable[object]]
 
 _GRACEFUL_TIMEOUT: Final = 30.0
+#: Messages handed out in a row without letting other tasks run.
+_BATCH: Final = 64
 
 
 @attrs.define
@@ -135,6 +137,7 @@ class Consumer:
         self._poller: LookupPoller | None = None
         self._poll_wakeup = trio.Event()
         self._ended = trio.Event()
+        self._handed_in_a_row = 0
 
     # ------------------------------------------------------------------ public
     @property
@@ -174,10 +177,26 @@ class Consumer:
 
     async def __anext__(self) -> Message:
         while True:
-            try:
-                link, message = await self._messages.receive()
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                raise StopAsyncIteration from None
+            item = None
+            if self._handed_in_a_row < _BATCH:
+                # Messages already here are handed out without a scheduling round each, so the
+                # answers to a batch go out in one write; cancellation still reaches the
+                # caller, and other tasks run at least every _BATCH messages.
+                await trio.lowlevel.checkpoint_if_cancelled()
+                try:
+                    item = self._messages.receive_nowait()
+                    self._handed_in_a_row += 1
+                except trio.WouldBlock:
+                    pass
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    raise StopAsyncIteration from None
+            if item is None:
+                self._handed_in_a_row = 0
+                try:
+                    item = await self._messages.receive()
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    raise StopAsyncIteration from None
+            link, message = item
             if link.subscription.live:
                 return message
             # Its connection is gone: nsqd delivers it again, no answer could reach it.

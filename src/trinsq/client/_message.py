@@ -22,7 +22,8 @@ class MessageOwner(Protocol):
 class Message:
     """One delivery of a message; answer it once with :meth:`finish` or :meth:`requeue`
     (:meth:`touch` before that to keep it in flight longer). Answers after the first are
-    ignored, as go-nsq ignores them."""
+    ignored, as go-nsq ignores them. An answer is queued on its connection and written with
+    the others queued meanwhile: the methods never block (they are cancellation points)."""
 
     __slots__ = ("_owner", "_responded", "attempts", "body", "id", "nsqd_address", "timestamp")
 
@@ -69,7 +70,7 @@ class Message:
     async def finish(self) -> None:
         """FIN: the message is done with and nsqd forgets it."""
         self._owner.answer_finish(self)
-        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.checkpoint_if_cancelled()
 
     async def requeue(self, delay: float | None = None, backoff: bool = True) -> None:
         """REQ: nsqd delivers it again after ``delay`` seconds. Without a delay, go-nsq's:
@@ -77,9 +78,9 @@ class Message:
         ``backoff`` counts it as a failure that slows the consumer down (see the config's
         ``backoff_multiplier`` and ``max_backoff_duration``)."""
         self._owner.answer_requeue(self, delay, backoff)
-        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.checkpoint_if_cancelled()
 
     async def touch(self) -> None:
         """TOUCH: reset the message's timeout at nsqd."""
         self._owner.answer_touch(self)
-        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.checkpoint_if_cancelled()
