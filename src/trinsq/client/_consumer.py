@@ -31,13 +31,13 @@ from typing import Final
 import attrs
 import trio
 
-from ..common._httpclient import HttpClientError, get_json_url
 from ..common._running import single_errors
 from ._backoff import BackoffPolicy, gives_up, requeue_delay
 from ._config import ClientConfig
 from ._connection import run_connection
-from ._discovery import DiscoveryError, LookupPoller, parse_lookup_answer
+from ._discovery import LookupPoller
 from ._errors import ConnectError, NSQError
+from ._lookupd import RegistryPoller
 from ._message import Message
 from ._protocol import MessageFrame, encode_fin, encode_req, encode_sub, encode_touch
 from ._ready import RdyCommand, ReadyCoordinator, ReadyTimings
@@ -134,8 +134,7 @@ class Consumer:
         self._stop_requested = trio.Event()
         self._timer_wakeup = trio.Event()
         self._timer_deadline = math.inf
-        self._poller: LookupPoller | None = None
-        self._poll_wakeup = trio.Event()
+        self._registries: RegistryPoller | None = None
         self._ended = trio.Event()
         self._handed_in_a_row = 0
 
@@ -167,7 +166,8 @@ class Consumer:
         self._stopping = True
         self._ready.stop()
         self._stop_requested.set()
-        self._poll_wakeup.set()
+        if self._registries is not None:
+            self._registries.stop()
         for subscription in list(self._subscriptions):
             subscription.start_close()
         self._maybe_end()
@@ -303,8 +303,14 @@ class Consumer:
             self._addresses.pop(address, None)
             raise
 
-    async def _discovered(self, address: str) -> None:
-        """Connect to a producer a registry listed (go-nsq waits for it in the poll too)."""
+    # The registry poller's view (see _lookupd.Producers).
+    def discovered(self) -> list[str]:
+        return [address for address, direct in self._addresses.items() if not direct]
+
+    def is_direct(self, address: str) -> bool:
+        return self._addresses.get(address) is True
+
+    async def add_producer(self, address: str) -> None:
         if address not in self._addresses and not self._stopping:
             self._addresses[address] = False
             await self._nursery.start(self._serve_address, address, False)
@@ -343,9 +349,8 @@ class Consumer:
         finally:
             if self._addresses.get(address) is direct:
                 del self._addresses[address]
-            if self._poller is not None and not self._stopping:
-                self._poller.recheck(trio.current_time())
-                self._poll_wakeup.set()
+            if self._registries is not None and not self._stopping:
+                self._registries.recheck()
             self._maybe_end()
 
     async def _connect_once(self, address: str, subscribed: Callable[[], None]) -> None:
@@ -395,7 +400,7 @@ class Consumer:
         self._dispatch(self._ready.remove_connection(subscription, trio.current_time()))
         log.info("(%s) disconnected, %d left", subscription.address, len(self._subscriptions))
 
-    def _drop(self, address: str) -> None:
+    def drop_producer(self, address: str) -> None:
         """A registry no longer lists ``address``: close its connection gracefully."""
         if self._addresses.get(address) is not False:
             return
@@ -411,49 +416,6 @@ class Consumer:
         if self._stopping and not self._subscriptions and not self._addresses:
             self._send_messages.close()
             self._ended.set()
-
-    # ------------------------------------------------------------------ registries
-    async def _lookup_loop(
-        self,
-        poller: LookupPoller,
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        self._poller = poller
-        started = False
-        while not self._stopping:
-            if trio.current_time() >= poller.deadline():
-                await self._poll(poller)
-                poller.polled(trio.current_time())
-            if not started:
-                task_status.started()
-                started = True
-            self._poll_wakeup = trio.Event()
-            with trio.move_on_at(poller.deadline()):
-                await self._poll_wakeup.wait()
-
-    async def _poll(self, poller: LookupPoller) -> None:
-        for url in poller.next_urls():
-            log.info("querying nsqlookupd %s", url)
-            try:
-                answer = await get_json_url(
-                    url,
-                    connect_timeout=self.config.dial_timeout,
-                    request_timeout=self.config.read_timeout,
-                )
-                producers = parse_lookup_answer(answer)
-            except (HttpClientError, DiscoveryError) as error:
-                log.error("error querying nsqlookupd (%s) - %s", url, error)
-                continue
-            discovered = [a for a, direct in self._addresses.items() if not direct]
-            changes = poller.found(
-                [p for p in producers if not self._addresses.get(p)], connected=discovered
-            )
-            for address in changes.connect:
-                await self._discovered(address)
-            for address in changes.drop:
-                self._drop(address)
-            return
 
     # ------------------------------------------------------------------ stopping
     async def _close(self, graceful_timeout: float) -> None:
@@ -502,7 +464,6 @@ async def open_consumer(
     rng = rng or random.Random()
     async with single_errors(), trio.open_nursery() as nursery:
         consumer = Consumer(topic, channel, config, nursery, on_give_up=on_give_up, rng=rng)
-        poller = None
         if lookupd:
             poller = LookupPoller(
                 lookupd,
@@ -512,12 +473,13 @@ async def open_consumer(
                 now=trio.current_time(),
                 rng=rng,
             )
+            consumer._registries = RegistryPoller(poller, config, consumer)
         nursery.start_soon(consumer._timer_loop)
         try:
             for address in nsqd:
                 await consumer.connect(address)
-            if poller is not None:
-                await nursery.start(consumer._lookup_loop, poller)
+            if consumer._registries is not None:
+                await nursery.start(consumer._registries.run)
             yield consumer
         except BaseException:
             nursery.cancel_scope.cancel()
