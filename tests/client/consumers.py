@@ -8,12 +8,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Final
 
+import httpx
 import trio
 
 from tests.support import RawClient, mpub_body
 from trinsq import RunningBroker
 
-__all__ = ["RdyRecorder", "publish", "wait_for"]
+__all__ = ["RdyRecorder", "listed", "publish", "wait_for"]
 
 _RDY: Final = re.compile(rb"RDY (\d+)\n")
 
@@ -27,6 +28,18 @@ async def publish(broker: RunningBroker, topic: str, bodies: list[bytes]) -> Non
             await client.expect_response(b"OK")
     finally:
         await client.aclose()
+
+
+async def listed(registry: str | None, topic: str, count: int) -> None:
+    """Wait until the registry at ``registry`` (HTTP ``host:port``) lists ``count`` producers
+    of ``topic`` (a broker registers a new topic in the background)."""
+    async with httpx.AsyncClient() as http:
+        with trio.fail_after(20):
+            while True:
+                answer = await http.get(f"http://{registry}/lookup", params={"topic": topic})
+                if answer.status_code == 200 and len(answer.json()["producers"]) == count:
+                    return
+                await trio.sleep(0.02)
 
 
 class _Until(trio.abc.Instrument):

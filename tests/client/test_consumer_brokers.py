@@ -8,7 +8,7 @@ from collections import Counter
 import httpx
 import trio
 
-from tests.client.consumers import publish, wait_for
+from tests.client.consumers import listed, publish, wait_for
 from trinsq import open_broker, open_cluster
 from trinsq.client import ClientConfig, Message, open_consumer
 
@@ -85,7 +85,7 @@ async def test_a_registry_adds_and_removes_brokers_during_a_consume() -> None:
         first, second = cluster.brokers
         registry = cluster.registries[0]
         await publish(first, "t", [b"a1", b"a2"])
-        await _listed(registry.http_address, 1)
+        await listed(registry.http_address, "t", 1)
         seen: list[bytes] = []
         config = ClientConfig(max_in_flight=10, lookupd_poll_interval=0.1, lookupd_poll_jitter=0.5)
         async with open_consumer(
@@ -102,7 +102,7 @@ async def test_a_registry_adds_and_removes_brokers_during_a_consume() -> None:
             await take(2)
             # The second broker makes the topic and registers it: the consumer finds it.
             await publish(second, "t", [b"b1"])
-            await _listed(registry.http_address, 2)
+            await listed(registry.http_address, "t", 2)
             await take(1)
             assert consumer.connected_addresses == sorted([first.tcp_address, second.tcp_address])
             # The registry stops listing the first: the consumer leaves it (still running).
@@ -120,17 +120,6 @@ async def test_a_registry_adds_and_removes_brokers_during_a_consume() -> None:
             await take(1)
         assert seen == [b"a1", b"a2", b"b1", b"b2"]
         assert first.topics["t"].channels["c"].depth == 1
-
-
-async def _listed(registry: str | None, count: int) -> None:
-    """Wait until the registry lists ``count`` producers of topic t."""
-    async with httpx.AsyncClient() as http:
-        with trio.fail_after(20):
-            while True:
-                answer = await http.get(f"http://{registry}/lookup", params={"topic": "t"})
-                if answer.status_code == 200 and len(answer.json()["producers"]) == count:
-                    return
-                await trio.sleep(0.02)
 
 
 async def test_a_direct_broker_that_restarts_is_connected_again() -> None:
