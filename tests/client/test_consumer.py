@@ -283,3 +283,23 @@ async def test_an_unreachable_direct_nsqd_raises() -> None:
     with pytest.raises(ConnectError, match=address):
         async with open_consumer("t", "c", nsqd_tcp_addresses=[address]):
             pass
+
+
+async def test_a_stop_ends_within_graceful_timeout_when_a_message_is_never_answered() -> None:
+    async with open_broker() as broker:
+        await publish(broker, "t", [b"held"])
+        async with open_consumer(
+            "t", "c", nsqd_tcp_addresses=[broker.tcp_address], graceful_timeout=0.5
+        ) as consumer:
+            held = await consumer.__anext__()
+            consumer.stop()
+            with trio.fail_after(10):
+                async for message in consumer:
+                    raise AssertionError(f"handed out after the stop: {message}")
+            assert consumer.stats.connections == 0
+            await held.finish()  # too late: its connection is gone, nothing is sent
+            assert consumer.stats.finished == 0
+        channel = _channel(broker)
+        await wait_for(lambda: not channel.clients)
+        # nsqd keeps it in flight until its timeout, then delivers it again.
+        assert (channel.depth, len(channel.in_flight)) == (0, 1)

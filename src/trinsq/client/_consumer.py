@@ -106,6 +106,7 @@ class Consumer:
         nursery: trio.Nursery,
         *,
         on_give_up: GiveUpHook | None,
+        graceful_timeout: float,
         rng: random.Random,
     ) -> None:
         self.topic = topic
@@ -114,7 +115,7 @@ class Consumer:
         self.stats = ConsumerStats()
         self._nursery = nursery
         self._on_give_up = on_give_up
-        self._rng = rng
+        self._graceful_timeout = graceful_timeout
         self._sub = encode_sub(topic, channel)  # checks the names before anything connects
         policy = BackoffPolicy(
             config.backoff_multiplier, config.max_backoff_duration, config.backoff_strategy
@@ -171,6 +172,15 @@ class Consumer:
         for subscription in list(self._subscriptions):
             subscription.start_close()
         self._maybe_end()
+        self._nursery.start_soon(self._stop_deadline)
+
+    async def _stop_deadline(self) -> None:
+        """A stop takes ``graceful_timeout`` at most (go-nsq's 30 s): connections whose nsqd
+        never answered CLS, or whose messages are still unanswered, are closed then (nsqd
+        delivers those messages again)."""
+        await trio.sleep(self._graceful_timeout)
+        for subscription in list(self._subscriptions):
+            subscription.close()
 
     def __aiter__(self) -> Consumer:
         return self
@@ -418,7 +428,7 @@ class Consumer:
             self._ended.set()
 
     # ------------------------------------------------------------------ stopping
-    async def _close(self, graceful_timeout: float) -> None:
+    async def _close(self) -> None:
         self.stop()
         # Nobody takes what is still queued: it goes back to nsqd now.
         while True:
@@ -427,7 +437,7 @@ class Consumer:
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
             link.answer_requeue(message, 0.0, False)
-        with trio.move_on_after(graceful_timeout):
+        with trio.move_on_after(self._graceful_timeout):
             await self._ended.wait()
 
 
@@ -450,6 +460,7 @@ async def open_consumer(
     ``lookupd_poll_interval`` (with jitter) for producers to connect to and to drop.
     ``on_give_up`` is called (awaited if it returns an awaitable) for a message delivered more
     than ``max_attempts`` times, which is then finished without being handed out.
+    ``graceful_timeout`` bounds a stop: connections still open that long after it are closed.
 
     Raises:
         BadTopicError, BadChannelError: invalid names (before anything connects).
@@ -463,7 +474,15 @@ async def open_consumer(
     config = config or ClientConfig()
     rng = rng or random.Random()
     async with single_errors(), trio.open_nursery() as nursery:
-        consumer = Consumer(topic, channel, config, nursery, on_give_up=on_give_up, rng=rng)
+        consumer = Consumer(
+            topic,
+            channel,
+            config,
+            nursery,
+            on_give_up=on_give_up,
+            graceful_timeout=graceful_timeout,
+            rng=rng,
+        )
         if lookupd:
             poller = LookupPoller(
                 lookupd,
@@ -484,5 +503,5 @@ async def open_consumer(
         except BaseException:
             nursery.cancel_scope.cancel()
             raise
-        await consumer._close(graceful_timeout)
+        await consumer._close()
         nursery.cancel_scope.cancel()
