@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from tests.broker.tcp.test_auth import PUBLISH_P, SUBSCRIBE_T_C, AuthServer, grant
-from tests.client.support import until
+from tests.client.support import mutual_tls, until
 from tests.tlsutil import CLIENT_COMMON_NAME, Certificates
 from trinsq import RunningBroker, open_broker
 from trinsq.client import (
@@ -20,6 +20,9 @@ from trinsq.client import (
     ClientConfig,
     ConnectError,
     ConnectionClosedError,
+    FinFailedError,
+    ReqFailedError,
+    TouchFailedError,
     UnauthorizedError,
 )
 from trinsq.client._connection import open_connection, split_address
@@ -31,7 +34,9 @@ from trinsq.client._protocol import (
     encode_fin,
     encode_pub,
     encode_rdy,
+    encode_req,
     encode_sub,
+    encode_touch,
 )
 
 
@@ -116,16 +121,7 @@ async def test_compression_upgrades(config: ClientConfig, layers: tuple[bool, ..
 
 
 async def test_tls_with_a_client_certificate_and_snappy_over_it(certs: Certificates) -> None:
-    options = certs.broker_options(
-        tls_client_auth_policy="require-verify", tls_root_ca_file=certs.ca_file
-    )
-    config = ClientConfig(
-        tls=True,
-        tls_ca_file=certs.ca_file,
-        tls_cert_file=certs.client_cert_file,
-        tls_key_file=certs.client_key_file,
-        snappy=True,
-    )
+    options, config = mutual_tls(certs, snappy=True)
     async with open_broker(**options) as broker:
         client = await round_trip(broker, config)
         assert (client.tls, client.snappy, client.tls_common_name) == (
@@ -188,6 +184,23 @@ async def test_heartbeats_are_answered_and_the_connection_stays_up() -> None:
             assert await events.wait_for(1) == [Response(b"OK")]
 
 
+async def test_fin_req_and_touch_of_unknown_messages_fail_without_closing() -> None:
+    unknown = b"0" * 16
+    async with open_broker() as broker:
+        events = Events()
+        async with open_connection(broker.tcp_address, ClientConfig(), events) as conn:
+            conn.send_nowait(encode_sub("t", "c"))
+            conn.send_nowait(encode_fin(unknown))
+            conn.send_nowait(encode_req(unknown, 1))
+            conn.send_nowait(encode_touch(unknown))
+            conn.send_nowait(encode_pub("t", b"still up"))
+            sub_ok, fin, req, touch, pub_ok = await events.wait_for(5)
+            assert sub_ok == pub_ok == Response(b"OK")
+            kinds = [type(e.error) for e in (fin, req, touch) if isinstance(e, ErrorReply)]
+            assert kinds == [FinFailedError, ReqFailedError, TouchFailedError]
+            assert not conn.closed
+
+
 async def test_clean_close_waits_for_close_wait() -> None:
     async with open_broker() as broker:
         events = Events()
@@ -243,7 +256,7 @@ async def test_dial_timeout_when_the_backlog_is_full() -> None:
             for filler in fillers:  # fill the backlog, without waiting
                 filler.setblocking(False)
                 filler.connect_ex(split_address(address))
-            config = ClientConfig(dial_timeout=0.2, read_timeout=0.5)
+            config = ClientConfig(dial_timeout=0.2)
             with pytest.raises(ConnectError, match="within"):
                 async with open_connection(address, config, Events()):
                     pass

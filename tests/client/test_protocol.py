@@ -133,6 +133,7 @@ def test_identify_carries_go_nsqs_fields_in_milliseconds() -> None:
         (lambda: encode_sub("t", "c c"), errors.BadChannelError, 'SUB channel name "c c"'),
         (lambda: encode_pub("t", b""), errors.BadMessageError, "PUB invalid message body size 0"),
         (lambda: encode_mpub("t", [b"x", b""]), errors.BadMessageError, "MPUB invalid"),
+        (lambda: encode_mpub("t", []), errors.BadBodyError, "MPUB invalid message count 0"),
     ],
 )
 def test_bad_names_and_empty_bodies_fail_before_anything_is_written(
@@ -328,6 +329,10 @@ def test_upgrade_ok() -> None:
 def test_config_checks_values_and_builds_tls_contexts(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match="heartbeat_interval"):
         ClientConfig(heartbeat_interval=0.5)
+    with pytest.raises(ValueError, match="msg_timeout"):
+        ClientConfig(msg_timeout=-1)
+    with pytest.raises(ValueError, match="less than read_timeout"):
+        ClientConfig(heartbeat_interval=60, read_timeout=60)
     with pytest.raises(ValueError, match="both"):
         ClientConfig(snappy=True, deflate=True)
     with pytest.raises(ValueError, match="go together"):

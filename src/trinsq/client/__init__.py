@@ -30,6 +30,7 @@ from ._errors import (
     UnauthorizedError,
 )
 from ._message import Message
+from ._producer import Producer, open_producer
 
 __all__ = [
     "AuthError",
@@ -54,10 +55,12 @@ __all__ = [
     "MPubFailedError",
     "Message",
     "NSQError",
+    "Producer",
     "ProtocolError",
     "PubFailedError",
     "ReqFailedError",
     "TouchFailedError",
     "UnauthorizedError",
     "open_consumer",
+    "open_producer",
 ]

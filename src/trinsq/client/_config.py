@@ -32,6 +32,16 @@ def _between(low: float, high: float) -> Any:
     return check
 
 
+def _zero_or_between(low: float, high: float) -> Any:
+    inner = _between(low, high)
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+        if value != 0:
+            inner(instance, attribute, value)
+
+    return check
+
+
 def _off_or_between(low: float, high: float) -> Any:
     inner = _between(low, high)
 
@@ -65,7 +75,7 @@ class ClientConfig:
     output_buffer_size: int = attrs.field(default=16384, validator=_off_or_between(64, 1 << 31))
     output_buffer_timeout: float = attrs.field(default=0.25, validator=_off_or_between(0.001, 3600))
     sample_rate: int = attrs.field(default=0, validator=_between(0, 99))
-    msg_timeout: float = attrs.field(default=0.0, validator=_off_or_between(1, 3600))
+    msg_timeout: float = attrs.field(default=0.0, validator=_zero_or_between(1, 3600))
 
     tls: bool | ssl.SSLContext = False
     tls_verify: bool = True
@@ -99,6 +109,9 @@ class ClientConfig:
     def __attrs_post_init__(self) -> None:
         if self.snappy and self.deflate:
             raise ValueError("snappy and deflate cannot both be enabled")
+        if self.heartbeat_interval >= self.read_timeout:
+            # go-nsq's rule: a connection that only hears heartbeats must not time out.
+            raise ValueError("heartbeat_interval must be less than read_timeout")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("tls_cert_file and tls_key_file go together")
 

@@ -15,7 +15,8 @@ The API the producer and consumer build on (kept small and stable)::
 
     conn.address, conn.negotiated (Negotiated), conn.auth (AuthIdentity | None)
     conn.send_nowait(data)   # queue an encoded command (the encode_* functions of _protocol)
-    await conn.send(data)    # the same, first waiting while WRITE_BUFFER_LIMIT bytes are queued
+    await conn.send(data)    # the same, first waiting while WRITE_BUFFER_LIMIT bytes are queued;
+                             # it returns right after queueing, with no checkpoint after it
     on_event(event)          # called by the reader task, in order, for every Response,
                              # ErrorReply and MessageFrame (never for heartbeats); it must not
                              # block; an exception from it ends the connection and propagates
@@ -24,7 +25,7 @@ The API the producer and consumer build on (kept small and stable)::
     conn.close()             # stop at once (no wait); sends after it raise
     await conn.drain()       # wait until everything queued has been written
     await conn.wait_closed() # -> None after close(), else the ConnectionClosedError that ended it
-    conn.closed, conn.heartbeats
+    conn.closed, conn.heartbeats, conn.writes (send_all calls made for queued commands)
 
 ``run_connection`` raises during setup (``ConnectError``, or the typed ``ProtocolError`` nsqd
 answered IDENTIFY or AUTH with); once started it returns when the connection ends, having
@@ -129,6 +130,7 @@ class Connection:
         self._scope = trio.CancelScope()
         self._error: ConnectionClosedError | None = None
         self.closed = False
+        self.writes = 0
 
     @property
     def heartbeats(self) -> int:
@@ -235,6 +237,7 @@ class Connection:
                 continue
             data = protocol.data_to_send()
             self._writing = True
+            self.writes += 1
             with trio.move_on_after(timeout) as late:
                 await stream.send_all(data)
             if late.cancelled_caught:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..protocol import NON_FATAL_CODES
+from ..protocol import ProtocolError as WireError
 
 __all__ = [
     "AuthError",
@@ -49,21 +49,16 @@ class ConnectError(ConnectionClosedError):
     """No connection could be made, or its setup (magic, IDENTIFY, TLS, AUTH) failed."""
 
 
-class ProtocolError(NSQError):
-    """nsqd answered with an error frame ``"<code> <text>"``."""
+class ProtocolError(NSQError, WireError):
+    """nsqd answered with an error frame ``"<code> <text>"``; ``fatal`` says whether nsqd
+    closes the connection after it."""
 
     def __init__(self, code: str, text: str = "") -> None:
         super().__init__(code, text)
-        self.code = code
-        self.text = text
 
     @property
-    def fatal(self) -> bool:
-        """Whether nsqd closes the connection after this error."""
-        return self.code not in NON_FATAL_CODES
-
-    def __str__(self) -> str:
-        return f"{self.code} {self.text}" if self.text else self.code
+    def text(self) -> str:
+        return self.description
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code!r}, {self.text!r})"

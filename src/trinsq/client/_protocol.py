@@ -29,6 +29,7 @@ from ..protocol import (
     is_valid_topic_name,
 )
 from ._errors import (
+    BadBodyError,
     BadChannelError,
     BadMessageError,
     BadTopicError,
@@ -140,6 +141,8 @@ def encode_dpub(topic: str, body: bytes, delay: float) -> bytes:
 
 def encode_mpub(topic: str, bodies: Sequence[bytes]) -> bytes:
     name = _topic("MPUB", topic)
+    if not bodies:
+        raise BadBodyError("E_BAD_BODY", "MPUB invalid message count 0")
     parts = [_SIZE.pack(len(bodies))]
     for body in bodies:
         parts.append(_SIZE.pack(len(body)))
