@@ -303,3 +303,22 @@ async def test_a_stop_ends_within_graceful_timeout_when_a_message_is_never_answe
         await wait_for(lambda: not channel.clients)
         # nsqd keeps it in flight until its timeout, then delivers it again.
         assert (channel.depth, len(channel.in_flight)) == (0, 1)
+
+
+async def test_answers_to_messages_received_together_go_out_together() -> None:
+    async with open_broker() as broker:
+        await publish(broker, "t", [b"b%d" % i for i in range(500)])
+        config = ClientConfig(max_in_flight=500)
+        async with open_consumer(
+            "t", "c", nsqd_tcp_addresses=[broker.tcp_address], config=config
+        ) as consumer:
+            (subscription,) = consumer._subscriptions
+            assert subscription.connection is not None
+            await wait_for(lambda: consumer.stats.received == 500)
+            writes = subscription.connection.writes
+            for _ in range(500):
+                message = await consumer.__anext__()
+                await message.finish()
+            await subscription.connection.drain()
+            # One write per message would be 500; batches of up to 64 make at most a dozen.
+            assert subscription.connection.writes - writes <= 20
