@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import httpx
+import pytest
 import trio
 
 from tests.client.consumers import listed, publish, wait_for
@@ -139,3 +140,24 @@ async def test_a_direct_broker_that_restarts_is_connected_again() -> None:
                 message = await consumer.__anext__()
                 assert message.body == b"after"
                 await message.finish()
+
+
+async def test_connecting_to_another_broker_while_consuming() -> None:
+    async with open_cluster(brokers=2, registries=0) as cluster:
+        first, second = cluster.brokers
+        await publish(second, "t", [b"from the second"])
+        config = ClientConfig(max_in_flight=8)
+        async with open_consumer(
+            "t", "c", nsqd_tcp_addresses=[first.tcp_address], config=config
+        ) as consumer:
+            await consumer.connect(second.tcp_address)
+            await consumer.connect(second.tcp_address)  # already connected: nothing happens
+            assert consumer.connected_addresses == sorted([first.tcp_address, second.tcp_address])
+            message = await consumer.__anext__()
+            assert (message.body, message.nsqd_address) == (b"from the second", second.tcp_address)
+            await message.finish()
+            clients = [b.topics["t"].channels["c"].clients for b in cluster.brokers]
+            await wait_for(lambda: [c.ready_count for cs in clients for c in cs.values()] == [4, 4])
+            consumer.stop()
+            with pytest.raises(RuntimeError, match="consumer stopped"):
+                await consumer.connect("127.0.0.1:1")

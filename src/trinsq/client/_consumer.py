@@ -227,7 +227,7 @@ class Consumer:
             try:
                 await handler(message)
             except Exception:
-                log.exception("handler failed for message %s", message.id.decode("ascii"))
+                log.exception("handler failed for message %s", _show(message.id))
                 if not message.responded:
                     await message.requeue()
             else:
@@ -253,16 +253,14 @@ class Consumer:
         self._send_messages.send_nowait((link, message))
 
     async def _give_up(self, message: Message) -> None:
-        log.warning(
-            "msg %s attempted %d times, giving up", message.id.decode("ascii"), message.attempts
-        )
+        log.warning("msg %s attempted %d times, giving up", _show(message.id), message.attempts)
         if self._on_give_up is not None:
             try:
                 result = self._on_give_up(message)
                 if inspect.isawaitable(result):
                     await result
             except Exception:
-                log.exception("give-up hook failed for message %s", message.id.decode("ascii"))
+                log.exception("give-up hook failed for message %s", _show(message.id))
         await message.finish()
 
     def on_close_wait(self, subscription: Subscription) -> None:
@@ -303,7 +301,13 @@ class Consumer:
     # ------------------------------------------------------------------ connections
     async def connect(self, address: str) -> None:
         """Connect to the nsqd at ``address`` and subscribe (raises if that fails), then keep
-        it connected (reconnecting every ``lookupd_poll_interval``) until the consumer stops."""
+        it connected (reconnecting every ``lookupd_poll_interval``) until the consumer stops.
+
+        Raises:
+            RuntimeError: the consumer is stopping.
+        """
+        if self._stopping:
+            raise RuntimeError("consumer stopped")
         if address in self._addresses:
             return
         self._addresses[address] = True
@@ -439,6 +443,10 @@ class Consumer:
             link.answer_requeue(message, 0.0, False)
         with trio.move_on_after(self._graceful_timeout):
             await self._ended.wait()
+
+
+def _show(message_id: bytes) -> str:
+    return message_id.decode("ascii", "replace")
 
 
 @asynccontextmanager
