@@ -259,3 +259,23 @@ def test_bounds_hold_under_random_events() -> None:
                 sent[key] = count
             assert sum(sent.values()) == ready.total_rdy
             assert ready.total_rdy <= ready.max_in_flight
+
+
+def test_timer_changes_are_reported_once() -> None:
+    ready = ReadyCoordinator[str](
+        1, POLICY, now=0.0, timings=ReadyTimings(redistribute_interval=100.0)
+    )
+    ready.add_connection("a", max_rdy=2500, now=0)
+    assert not ready.take_timer_change()
+    ready.message_finished("a", now=0.5)
+    assert not ready.take_timer_change()  # nothing scheduled by a plain finish
+    ready.message_requeued("a", backoff=True, now=1)
+    assert ready.take_timer_change()  # the backoff duration
+    assert not ready.take_timer_change()
+    ready.add_connection("b", max_rdy=2500, now=1)
+    ready.tick(3.0)  # the test RDY 1 goes to one of them
+    ready.set_max_in_flight(1, now=3.0)
+    ready.take_timer_change()
+    ready.message_finished("a", now=3.5)  # back to level 0: the one without RDY is refused
+    assert ready.take_timer_change()  # and retried later
+    assert ready.deadline() == 8.5

@@ -127,6 +127,7 @@ class Consumer:
             config.max_in_flight, policy, now=trio.current_time(), timings=timings, rng=rng
         )
         self._subscriptions: set[Subscription] = set()
+        self._links: dict[Subscription, _Link] = {}  # one per connection, shared by its messages
         self._addresses: dict[str, bool] = {}  # address -> direct; connected or connecting
         self._send_messages, self._messages = trio.open_memory_channel[tuple[_Link, Message]](
             math.inf
@@ -235,9 +236,11 @@ class Consumer:
                     await message.finish()
 
     def on_message(self, subscription: Subscription, frame: MessageFrame) -> None:
+        link = self._links.get(subscription)
+        if link is None:
+            return  # not attached (cannot happen before RDY or after the connection ended)
         self.stats.received += 1
         self._ready.message_received(subscription, trio.current_time())
-        link = _Link(self, subscription)
         message = Message(
             link,
             id=frame.id,
@@ -287,7 +290,7 @@ class Consumer:
     def _dispatch(self, commands: list[RdyCommand[Subscription]]) -> None:
         for subscription, count in commands:
             subscription.send_rdy(count)
-        if self._ready.deadline() < self._timer_deadline:
+        if self._ready.take_timer_change() and self._ready.deadline() < self._timer_deadline:
             self._timer_wakeup.set()
 
     async def _timer_loop(self) -> None:
@@ -403,6 +406,7 @@ class Consumer:
                 self._ready.max_in_flight,
             )
         self._subscriptions.add(subscription)
+        self._links[subscription] = _Link(self, subscription)
         self.stats.connections = len(self._subscriptions)
         self._dispatch(
             self._ready.add_connection(subscription, max_rdy=max_rdy, now=trio.current_time())
@@ -410,6 +414,7 @@ class Consumer:
 
     def _detach(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
+        self._links.pop(subscription, None)
         self.stats.connections = len(self._subscriptions)
         self._dispatch(self._ready.remove_connection(subscription, trio.current_time()))
         log.info("(%s) disconnected, %d left", subscription.address, len(self._subscriptions))

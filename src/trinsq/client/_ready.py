@@ -90,6 +90,7 @@ class ReadyCoordinator(Generic[K]):
         self._need_redistribute = False
         self._next_redistribute = now + self._timings.redistribute_interval
         self._stopped = False
+        self._timer_set = False
 
     # ----------------------------------------------------------------- state, for callers
     @property
@@ -139,6 +140,12 @@ class ReadyCoordinator(Generic[K]):
             if connection.in_flight >= threshold and connection.in_flight > 0:
                 return True
         return False
+
+    def take_timer_change(self) -> bool:
+        """Whether a backoff duration or a retry was scheduled since the last call (the
+        :meth:`deadline` may have come closer)."""
+        changed, self._timer_set = self._timer_set, False
+        return changed
 
     def deadline(self) -> float:
         """The next time :meth:`tick` has work to do."""
@@ -271,6 +278,7 @@ class ReadyCoordinator(Generic[K]):
             for other in list(self._connections):
                 self._update(other, 0, now, out)
             self._backoff_until = now + self._policy.duration(self._backoff_level, self._rng)
+            self._timer_set = True
         return out
 
     def _resume(self, now: float, out: list[RdyCommand[K]]) -> None:
@@ -278,10 +286,12 @@ class ReadyCoordinator(Generic[K]):
         candidates = list(self._connections)
         if not candidates:
             self._backoff_until = now + _RESUME_RETRY
+            self._timer_set = True
             return
         choice = candidates[self._rng.randrange(len(candidates))]
         if not self._update(choice, 1, now, out):
             self._backoff_until = now + _RESUME_RETRY
+            self._timer_set = True
             return
         self._backoff_until = None
 
@@ -305,6 +315,7 @@ class ReadyCoordinator(Generic[K]):
         elif possible <= 0 < count:
             # Left at 0 it would starve: ask again later (any other update cancels this).
             connection.retry_at = now + _RETRY_DELAY
+            self._timer_set = True
             connection.retry_count = count
             if connection.rdy == 0:
                 return False
