@@ -36,7 +36,8 @@ class FakeNsqd:
     """Just enough of nsqd, for answers in an exact order: each connection's IDENTIFY is
     answered with a plain ``OK`` (an nsqd without feature negotiation); once ``after`` more
     commands have arrived, the frames ``answers`` are written, then the connection is
-    closed if ``close`` (else held open, unanswered)."""
+    closed if ``close`` (else held open, unanswered). With ``after=0`` nothing is read after
+    the IDENTIFY: the client's writes back up."""
 
     def __init__(self, answers: list[bytes], *, after: int, close: bool) -> None:
         self.answers = answers

@@ -11,11 +11,13 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import nsq
 import pytest
 import trio
 
 from tests.broker.tcp.test_auth import PUBLISH_P, AuthServer, grant
 from tests.client.support import fake_nsqd, mutual_tls, until
+from tests.interop.pynsq_harness import Session, pynsq_against
 from tests.tlsutil import CLIENT_COMMON_NAME, Certificates
 from trinsq import RunningBroker, open_broker
 from trinsq.client import (
@@ -33,7 +35,7 @@ from trinsq.client import (
     UnauthorizedError,
     open_producer,
 )
-from trinsq.client._connection import open_connection
+from trinsq.client._connection import WRITE_BUFFER_LIMIT, open_connection
 from trinsq.client._protocol import (
     Event,
     MessageFrame,
@@ -204,6 +206,22 @@ async def test_a_fatal_error_fails_its_call_and_the_calls_behind_it_see_the_loss
         assert type(results[third]) is ConnectionClosedError
 
 
+async def test_a_cancelled_call_keeps_the_answers_in_line() -> None:
+    answers = [OK_FRAME, encode_error(ServerError("E_BAD_MESSAGE", "for the second call"))]
+    async with fake_nsqd(answers, after=2, close=False) as nsqd, open_producer(nsqd.address) as p:
+        await p.ping()
+        with trio.move_on_after(30) as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(p.publish, "t", b"given up")
+                await nsqd.received.wait()
+                nursery.cancel_scope.cancel()  # the first call gives up before its answer
+        assert not scope.cancelled_caught
+        # The first answer still belongs to the abandoned call, the second to this one.
+        with pytest.raises(BadMessageError, match="for the second call"):
+            await p.publish("t", b"second")
+        assert [c.body for c in nsqd.commands] == [b"given up", b"second"]  # type: ignore[union-attr]
+
+
 async def test_leaving_the_block_fails_calls_still_waiting() -> None:
     async with fake_nsqd([], after=1, close=False) as nsqd:
         failures: list[BaseException] = []
@@ -285,9 +303,9 @@ async def test_reconnect_with_backoff_after_a_broker_restart() -> None:
     config = fast_retry()
     async with open_producer(address, config) as producer:
         with pytest.raises(ConnectError, match="no nsqd reachable"):
-            await producer.publish("t", b"nobody there")
+            await producer.ping()
         with pytest.raises(ConnectError):  # backing off: fails at once
-            await producer.publish("t", b"still nobody")
+            await producer.publish("t", b"nobody there")
         async with open_broker(tcp_address=address) as broker:
             await until(broker, lambda: producer.address == address, what="the reconnect")
             await producer.publish("t", b"there now")
@@ -361,3 +379,90 @@ async def test_heartbeats_answered_by_a_producer() -> None:
         await producer.publish("t", b"y")
         assert producer.connects == 1
         assert topic_count(broker, "t") == 2
+
+
+async def test_leaving_the_block_fails_calls_waiting_for_a_connection() -> None:
+    with socket.socket() as listener:  # a backlog that never completes a connection
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = "{}:{}".format(*listener.getsockname())
+        fillers = [socket.socket() for _ in range(4)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(listener.getsockname())
+            failures: list[BaseException] = []
+            async with (
+                trio.open_nursery() as nursery,
+                open_producer(address, ClientConfig(dial_timeout=600)) as producer,
+            ):
+
+                async def waiting() -> None:
+                    try:
+                        await producer.publish("t", b"no connection yet")
+                    except ConnectionClosedError as error:
+                        failures.append(error)
+
+                nursery.start_soon(waiting)
+                await trio.testing.wait_all_tasks_blocked()
+            assert [str(error) for error in failures] == ["the producer is closed"]
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+async def test_a_stalled_nsqd_holds_publishers_back_then_times_out() -> None:
+    body = b"x" * 65536
+    async with fake_nsqd([], after=0, close=False) as nsqd, open_producer(nsqd.address) as p:
+        failures: list[BaseException] = []
+
+        async def publish() -> None:
+            try:
+                await p.publish("t", body)
+            except ConnectionClosedError as error:
+                failures.append(error)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(300):  # 19.7 MB: more than loopback's socket buffers hold
+                nursery.start_soon(publish)
+            await trio.testing.wait_all_tasks_blocked()
+            # The client holds at most the writer's batch and a queue of its limit (each
+            # with the one command that crossed it); the other publishers wait to queue.
+            link = p._link
+            assert link is not None
+            queued = len(link.pending) * (len(body) + 10)
+            assert 0 < queued <= 2 * (WRITE_BUFFER_LIMIT + len(body) + 10)
+            assert connection_of(p)._protocol.output_size <= WRITE_BUFFER_LIMIT + len(body) + 10
+        # The writer could not finish within write_timeout: every call failed, none hung.
+        assert len(failures) == 300
+        assert any("write_timeout" in str(error) for error in failures)
+
+
+@pytest.mark.interop
+async def test_pynsq_reads_what_the_producer_published() -> None:
+    bodies = [b"pub %d" % n for n in range(50)] + [b"mpub %d" % n for n in range(50)]
+    async with open_broker() as broker:
+        config = ClientConfig(deflate=True)
+        async with (
+            open_producer(broker.tcp_address, config) as producer,
+            trio.open_nursery() as nursery,
+        ):
+            for body in bodies[:50]:
+                nursery.start_soon(producer.publish, "cross", body)
+            nursery.start_soon(producer.multi_publish, "cross", bodies[50:])
+
+        async def scenario(s: Session) -> list[bytes]:
+            got: list[bytes] = []
+
+            def handler(message: nsq.Message) -> bool:
+                got.append(message.body)
+                s.notify()
+                return True
+
+            await s.subscribed(s.reader("cross", "c", handler))
+            await s.until(lambda: len(got) >= len(bodies), what="every message")
+            return got
+
+        async with pynsq_against(broker) as pynsq:
+            got = await pynsq.run(scenario)
+    assert sorted(got) == sorted(bodies)

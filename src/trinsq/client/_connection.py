@@ -12,6 +12,7 @@ The API the producer and consumer build on (kept small and stable)::
 
     conn = await nursery.start(run_connection, address, config, on_event)
     # or: async with open_connection(address, config, on_event) as conn: ...
+    # (both take stream=... to run over a given trio stream instead of dialling: tests)
 
     conn.address, conn.negotiated (Negotiated), conn.auth (AuthIdentity | None)
     conn.send_nowait(data)   # queue an encoded command (the encode_* functions of _protocol)
@@ -38,6 +39,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Final
 
 import trio
@@ -341,8 +343,14 @@ class _Setup:
         return negotiated, auth
 
 
-async def _connect(address: str, config: ClientConfig, on_event: EventHandler) -> Connection:
-    stream = await _dial(address, config)
+async def _connect(
+    address: str,
+    config: ClientConfig,
+    on_event: EventHandler,
+    stream: trio.abc.Stream | None,
+) -> Connection:
+    if stream is None:
+        stream = await _dial(address, config)
     setup = _Setup(address, stream, config)
     try:
         negotiated, auth = await setup.run()
@@ -351,7 +359,10 @@ async def _connect(address: str, config: ClientConfig, on_event: EventHandler) -
             await trio.aclose_forcefully(setup.stream)
         if isinstance(error, trio.TooSlowError):
             raise ConnectError(f"{address}: setup timed out") from None
-        if isinstance(error, trio.BrokenResourceError | trio.ClosedResourceError | OSError):
+        if isinstance(error, ConnectError):
+            raise
+        transport = trio.BrokenResourceError | trio.ClosedResourceError | OSError
+        if isinstance(error, transport | ConnectionClosedError):
             raise ConnectError(f"{address}: setup failed: {error.__cause__ or error}") from error
         raise
     return Connection(address, setup.stream, setup.protocol, config, negotiated, auth, on_event)
@@ -362,22 +373,30 @@ async def run_connection(
     config: ClientConfig,
     on_event: EventHandler,
     *,
+    stream: trio.abc.Stream | None = None,
     task_status: trio.TaskStatus[Connection] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Connect and set up, hand the :class:`Connection` to ``nursery.start``, then serve it
-    until it ends (see the module docstring)."""
-    connection = await _connect(address, config, on_event)
+    until it ends (see the module docstring). ``stream``, if given, is used instead of
+    dialling ``address`` (a memory stream in tests, or a custom transport)."""
+    connection = await _connect(address, config, on_event, stream)
     task_status.started(connection)
     await connection._run()
 
 
 @asynccontextmanager
 async def open_connection(
-    address: str, config: ClientConfig, on_event: EventHandler
+    address: str,
+    config: ClientConfig,
+    on_event: EventHandler,
+    *,
+    stream: trio.abc.Stream | None = None,
 ) -> AsyncIterator[Connection]:
     """A connection for the block; closed when the block ends."""
     async with single_errors(), trio.open_nursery() as nursery:
-        connection: Connection = await nursery.start(run_connection, address, config, on_event)
+        connection: Connection = await nursery.start(
+            partial(run_connection, address, config, on_event, stream=stream)
+        )
         try:
             yield connection
         finally:

@@ -96,6 +96,7 @@ class Producer:
         self._link: _Link | None = None
         self._changed = trio.Event()
         self._round_error: ConnectError | None = None  # set while backing off
+        self._closed = False
         self.connects = 0  # connections made, the first included
 
     @property
@@ -105,6 +106,16 @@ class Producer:
         return None if link is None or link.connection is None else link.connection.address
 
     # -- publishing ------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Wait until a connection is up (go-nsq's ``Ping``: connect if not connected).
+
+        Raises:
+            ConnectError: no nsqd reachable in this round.
+        """
+        link = self._link
+        if link is None or link.connection is None or link.connection.closed:
+            await self._wait_for_link()
 
     async def publish(self, topic: str, body: bytes) -> None:
         """PUB one message.
@@ -145,6 +156,8 @@ class Producer:
                 return link
             if self._round_error is not None:
                 raise self._round_error
+            if self._closed:
+                raise ConnectionClosedError("the producer is closed")
             await self._changed.wait()
 
     def _set_state(self, link: _Link | None, round_error: ConnectError | None) -> None:
@@ -228,4 +241,6 @@ async def open_producer(
         try:
             yield producer
         finally:
+            producer._closed = True
+            producer._set_state(None, None)  # wakes the calls waiting for a connection
             nursery.cancel_scope.cancel()

@@ -21,6 +21,7 @@ import attrs
 
 from ..protocol import (
     MAGIC_V2,
+    MESSAGE_HEADER_SIZE,
     Frame,
     FrameDecoder,
     FrameType,
@@ -66,6 +67,10 @@ __all__ = [
 ]
 
 _SIZE: Final = struct.Struct(">I")
+_MESSAGE_HEAD: Final = struct.Struct(">qH")  # timestamp, attempts; then the id and body
+_RESPONSE: Final = int(FrameType.RESPONSE)
+_ERROR: Final = int(FrameType.ERROR)
+_MESSAGE: Final = int(FrameType.MESSAGE)
 HEARTBEAT: Final = b"_heartbeat_"
 CLOSE_WAIT: Final = b"CLOSE_WAIT"
 
@@ -73,11 +78,23 @@ CLOSE_WAIT: Final = b"CLOSE_WAIT"
 # -- commands ---------------------------------------------------------------------------------
 
 
+# Topic names already checked, encoded (a producer publishes to a few topics many times).
+_valid_topics: dict[str, bytes] = {}
+_VALID_TOPICS_KEPT: Final = 1024
+
+
 def _topic(command: str, topic: str) -> bytes:
+    name = _valid_topics.get(topic)
+    if name is not None:
+        return name
     if not is_valid_topic_name(topic):
         quoted = go_quote(topic.encode("utf-8", "surrogateescape"))
         raise BadTopicError("E_BAD_TOPIC", f"{command} topic name {quoted} is not valid")
-    return topic.encode()
+    name = topic.encode()
+    if len(_valid_topics) >= _VALID_TOPICS_KEPT:
+        _valid_topics.clear()
+    _valid_topics[topic] = name
+    return name
 
 
 def _body(command: str, data: bytes) -> bytes:
@@ -187,6 +204,7 @@ class MessageFrame:
 
 
 Event = Response | ErrorReply | MessageFrame
+_OK: Final = Response(b"OK")  # the most common frame of all, made once
 
 
 class ClientProtocol:
@@ -220,7 +238,30 @@ class ClientProtocol:
             ConnectionClosedError: the server sent something that is not a frame.
         """
         self._decoder.feed(data)
-        return [event for frame in self._frames() if (event := self._event(frame)) is not None]
+        try:
+            frames = self._decoder.raw_frames()
+        except ValueError as error:
+            raise ConnectionClosedError(f"invalid frame from nsqd: {error}") from None
+        events: list[Event] = []
+        for kind, payload in frames:
+            if kind == _RESPONSE:
+                if payload == b"OK":
+                    events.append(_OK)
+                elif payload == HEARTBEAT:
+                    self.heartbeats += 1
+                    self._output += encode_nop()
+                else:
+                    events.append(Response(payload))
+            elif kind == _MESSAGE:
+                if len(payload) < MESSAGE_HEADER_SIZE:
+                    raise ConnectionClosedError("invalid message frame from nsqd")
+                timestamp, attempts = _MESSAGE_HEAD.unpack_from(payload)
+                events.append(MessageFrame(payload[10:26], payload[26:], timestamp, attempts))
+            elif kind == _ERROR:
+                events.append(ErrorReply(error_from_frame(payload)))
+            else:
+                raise ConnectionClosedError(f"invalid frame from nsqd: frame type {kind}")
+        return events
 
     def feed(self, data: bytes | bytearray) -> None:
         """Feed received bytes to be read frame by frame with :meth:`next_frame` (during the
@@ -237,28 +278,6 @@ class ClientProtocol:
     def take_unparsed(self) -> bytes:
         """Bytes received past the last complete frame (they belong to an upgraded layer)."""
         return self._decoder.take_unparsed()
-
-    def _frames(self) -> list[Frame]:
-        try:
-            return self._decoder.frames()
-        except ValueError as error:
-            raise ConnectionClosedError(f"invalid frame from nsqd: {error}") from None
-
-    def _event(self, frame: Frame) -> Event | None:
-        kind = frame.frame_type
-        if kind == FrameType.MESSAGE:
-            try:
-                timestamp, attempts, message_id, body = frame.message_fields()
-            except ValueError:
-                raise ConnectionClosedError("invalid message frame from nsqd") from None
-            return MessageFrame(message_id, body, timestamp, attempts)
-        if kind == FrameType.ERROR:
-            return ErrorReply(error_from_frame(frame.data))
-        if frame.data == HEARTBEAT:
-            self.heartbeats += 1
-            self._output += encode_nop()
-            return None
-        return Response(frame.data)
 
 
 # -- handshake answers ------------------------------------------------------------------------

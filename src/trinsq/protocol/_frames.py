@@ -136,7 +136,25 @@ class FrameDecoder:
 
     def frames(self) -> list[Frame]:
         """Return every complete frame buffered so far."""
-        result: list[Frame] = []
-        while (frame := self.next_frame()) is not None:
-            result.append(frame)
+        return [Frame(FrameType(kind), data) for kind, data in self.raw_frames()]
+
+    def raw_frames(self) -> list[tuple[int, bytes]]:
+        """Every complete frame buffered so far as (frame type, data), the type not checked:
+        one pass and one trim of the buffer, for a client's hot path."""
+        buffer = self._buffer
+        end = len(buffer)
+        pos = 0
+        result: list[tuple[int, bytes]] = []
+        unpack = _FRAME_HEADER.unpack_from
+        try:
+            while end - pos >= 8:
+                size, frame_type = unpack(buffer, pos)
+                if size < 4 or size > self._max_frame_size:
+                    raise ValueError(f"bad frame size {size}")
+                if end - pos < 4 + size:
+                    break
+                result.append((frame_type, bytes(buffer[pos + 8 : pos + 4 + size])))
+                pos += 4 + size
+        finally:
+            del buffer[:pos]
         return result
