@@ -26,6 +26,7 @@ import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Final
 
 import attrs
@@ -39,11 +40,11 @@ from ._discovery import LookupPoller
 from ._errors import ConnectError, NSQError
 from ._lookupd import RegistryPoller
 from ._message import Message
-from ._protocol import MessageFrame, encode_fin, encode_req, encode_sub, encode_touch
+from ._protocol import MessageFrame, encode_fin, encode_req, encode_sub
 from ._ready import RdyCommand, ReadyCoordinator, ReadyTimings
-from ._subscription import Subscription
+from ._subscription import Requeue, Subscription
 
-__all__ = ["Consumer", "ConsumerStats", "GiveUpHook", "Handler", "open_consumer"]
+__all__ = ["Consumer", "ConsumerStats", "GiveUpHook", "Handler", "StreamFactory", "open_consumer"]
 
 log = logging.getLogger("trinsq.client")
 
@@ -51,6 +52,8 @@ log = logging.getLogger("trinsq.client")
 GiveUpHook = Callable[[Message], Awaitable[object] | object]
 #: Handles one message; returning finishes it, raising requeues it (with backoff).
 Handler = Callable[[Message], Awaitable[object]]
+#: Opens the transport to an nsqd ``host:port`` instead of TCP (tests, custom transports).
+StreamFactory = Callable[[str], Awaitable[trio.abc.Stream]]
 
 _GRACEFUL_TIMEOUT: Final = 30.0
 #: Messages handed out in a row without letting other tasks run.
@@ -68,33 +71,6 @@ class ConsumerStats:
     connections: int = 0
 
 
-class _Link:
-    """How a message answers: through the consumer, on the connection it came from."""
-
-    __slots__ = ("consumer", "subscription")
-
-    def __init__(self, consumer: Consumer, subscription: Subscription) -> None:
-        self.consumer = consumer
-        self.subscription = subscription
-
-    def answer_finish(self, message: Message) -> None:
-        if message.take_response():
-            self.consumer._answered(self.subscription, encode_fin(message.id), None)
-
-    def answer_requeue(self, message: Message, delay: float | None, backoff: bool) -> None:
-        if message.take_response():
-            config = self.consumer.config
-            if delay is None:
-                delay = requeue_delay(
-                    message.attempts, config.default_requeue_delay, config.max_requeue_delay
-                )
-            self.consumer._answered(self.subscription, encode_req(message.id, delay), backoff)
-
-    def answer_touch(self, message: Message) -> None:
-        if not message.responded:
-            self.subscription.send(encode_touch(message.id))
-
-
 class Consumer:
     """Made by :func:`open_consumer`; see the module docstring."""
 
@@ -107,6 +83,7 @@ class Consumer:
         *,
         on_give_up: GiveUpHook | None,
         graceful_timeout: float,
+        stream_factory: StreamFactory | None,
         rng: random.Random,
     ) -> None:
         self.topic = topic
@@ -116,6 +93,7 @@ class Consumer:
         self._nursery = nursery
         self._on_give_up = on_give_up
         self._graceful_timeout = graceful_timeout
+        self._stream_factory = stream_factory
         self._sub = encode_sub(topic, channel)  # checks the names before anything connects
         policy = BackoffPolicy(
             config.backoff_multiplier, config.max_backoff_duration, config.backoff_strategy
@@ -127,11 +105,8 @@ class Consumer:
             config.max_in_flight, policy, now=trio.current_time(), timings=timings, rng=rng
         )
         self._subscriptions: set[Subscription] = set()
-        self._links: dict[Subscription, _Link] = {}  # one per connection, shared by its messages
         self._addresses: dict[str, bool] = {}  # address -> direct; connected or connecting
-        self._send_messages, self._messages = trio.open_memory_channel[tuple[_Link, Message]](
-            math.inf
-        )
+        self._send_messages, self._messages = trio.open_memory_channel[Message](math.inf)
         self._stopping = False
         self._stop_requested = trio.Event()
         self._timer_wakeup = trio.Event()
@@ -207,9 +182,8 @@ class Consumer:
                     item = await self._messages.receive()
                 except (trio.EndOfChannel, trio.ClosedResourceError):
                     raise StopAsyncIteration from None
-            link, message = item
-            if link.subscription.live:
-                return message
+            if item.owner.live:
+                return item
             # Its connection is gone: nsqd delivers it again, no answer could reach it.
 
     async def run(self, handler: Handler, concurrency: int = 1) -> None:
@@ -236,13 +210,10 @@ class Consumer:
                     await message.finish()
 
     def on_message(self, subscription: Subscription, frame: MessageFrame) -> None:
-        link = self._links.get(subscription)
-        if link is None:
-            return  # not attached (cannot happen before RDY or after the connection ended)
         self.stats.received += 1
         self._ready.message_received(subscription, trio.current_time())
         message = Message(
-            link,
+            subscription,
             id=frame.id,
             body=frame.body,
             timestamp=frame.timestamp,
@@ -253,7 +224,7 @@ class Consumer:
             self.stats.given_up += 1
             self._nursery.start_soon(self._give_up, message)
             return
-        self._send_messages.send_nowait((link, message))
+        self._send_messages.send_nowait(message)
 
     async def _give_up(self, message: Message) -> None:
         log.warning("msg %s attempted %d times, giving up", _show(message.id), message.attempts)
@@ -270,19 +241,30 @@ class Consumer:
         if subscription.in_flight <= 0:
             self._nursery.start_soon(subscription.close_when_written)
 
-    def _answered(self, subscription: Subscription, command: bytes, backoff: bool | None) -> None:
-        """A message from ``subscription`` was answered with ``command`` (FIN when
-        ``backoff`` is None, else REQ)."""
+    def answered(self, subscription: Subscription, message: Message, requeue: Requeue) -> None:
+        """A message from ``subscription`` was answered: FIN, or REQ when ``requeue`` is
+        ``(delay or None, backoff)``."""
+        if requeue is None:
+            command = encode_fin(message.id)
+        else:
+            delay = requeue[0]
+            if delay is None:
+                config = self.config
+                delay = requeue_delay(
+                    message.attempts, config.default_requeue_delay, config.max_requeue_delay
+                )
+            command = encode_req(message.id, delay)
         if not subscription.send(command):
             return  # the connection is gone; nsqd requeues the message itself
         subscription.in_flight -= 1
         now = trio.current_time()
-        if backoff is None:
+        if requeue is None:
             self.stats.finished += 1
             self._dispatch(self._ready.message_finished(subscription, now))
         else:
             self.stats.requeued += 1
-            self._dispatch(self._ready.message_requeued(subscription, backoff=backoff, now=now))
+            commands = self._ready.message_requeued(subscription, backoff=requeue[1], now=now)
+            self._dispatch(commands)
         if subscription.close_waited and subscription.in_flight == 0:
             self._nursery.start_soon(subscription.close_when_written)
 
@@ -372,9 +354,10 @@ class Consumer:
 
     async def _connect_once(self, address: str, subscribed: Callable[[], None]) -> None:
         subscription = Subscription(address, self)
+        stream = None if self._stream_factory is None else await self._stream_factory(address)
         async with single_errors(), trio.open_nursery() as nursery:
             connection = await nursery.start(
-                run_connection, address, self.config, subscription.on_event
+                partial(run_connection, address, self.config, subscription.on_event, stream=stream)
             )
             try:
                 with trio.fail_after(self.config.read_timeout):
@@ -406,7 +389,6 @@ class Consumer:
                 self._ready.max_in_flight,
             )
         self._subscriptions.add(subscription)
-        self._links[subscription] = _Link(self, subscription)
         self.stats.connections = len(self._subscriptions)
         self._dispatch(
             self._ready.add_connection(subscription, max_rdy=max_rdy, now=trio.current_time())
@@ -414,7 +396,6 @@ class Consumer:
 
     def _detach(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
-        self._links.pop(subscription, None)
         self.stats.connections = len(self._subscriptions)
         self._dispatch(self._ready.remove_connection(subscription, trio.current_time()))
         log.info("(%s) disconnected, %d left", subscription.address, len(self._subscriptions))
@@ -442,10 +423,10 @@ class Consumer:
         # Nobody takes what is still queued: it goes back to nsqd now.
         while True:
             try:
-                link, message = self._messages.receive_nowait()
+                message = self._messages.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
-            link.answer_requeue(message, 0.0, False)
+            await message.requeue(0.0, backoff=False)
         with trio.move_on_after(self._graceful_timeout):
             await self._ended.wait()
 
@@ -464,6 +445,7 @@ async def open_consumer(
     config: ClientConfig | None = None,
     on_give_up: GiveUpHook | None = None,
     graceful_timeout: float = _GRACEFUL_TIMEOUT,
+    stream_factory: StreamFactory | None = None,
     rng: random.Random | None = None,
 ) -> AsyncIterator[Consumer]:
     """A consumer of ``topic``/``channel`` for the block.
@@ -474,6 +456,8 @@ async def open_consumer(
     ``on_give_up`` is called (awaited if it returns an awaitable) for a message delivered more
     than ``max_attempts`` times, which is then finished without being handed out.
     ``graceful_timeout`` bounds a stop: connections still open that long after it are closed.
+    ``stream_factory``, if given, opens each nsqd's transport instead of a TCP connection
+    (memory streams in tests); ``rng`` makes the jitter and random choices repeatable.
 
     Raises:
         BadTopicError, BadChannelError: invalid names (before anything connects).
@@ -494,6 +478,7 @@ async def open_consumer(
             nursery,
             on_give_up=on_give_up,
             graceful_timeout=graceful_timeout,
+            stream_factory=stream_factory,
             rng=rng,
         )
         if lookupd:

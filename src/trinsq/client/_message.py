@@ -10,7 +10,12 @@ __all__ = ["Message", "MessageOwner"]
 
 
 class MessageOwner(Protocol):
-    """What a message answers through: the consumer that received it."""
+    """What a message answers through: the connection that delivered it."""
+
+    @property
+    def live(self) -> bool:
+        """Whether answers can still reach nsqd."""
+        ...
 
     def answer_finish(self, message: Message) -> None: ...
 
@@ -54,6 +59,11 @@ class Message:
             f"<Message {self.id.decode('ascii', 'replace')} attempts={self.attempts} "
             f"from {self.nsqd_address} body={self.body[:32]!r}>"
         )
+
+    @property
+    def owner(self) -> MessageOwner:
+        """The connection it came from."""
+        return self._owner
 
     @property
     def responded(self) -> bool:

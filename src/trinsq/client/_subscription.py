@@ -12,6 +12,7 @@ import trio
 
 from ._connection import Connection
 from ._errors import ConnectionClosedError, ProtocolError
+from ._message import Message
 from ._protocol import (
     CLOSE_WAIT,
     ErrorReply,
@@ -20,23 +21,33 @@ from ._protocol import (
     Response,
     encode_cls,
     encode_rdy,
+    encode_touch,
 )
 
-__all__ = ["Subscription", "SubscriptionOwner"]
+__all__ = ["Requeue", "Subscription", "SubscriptionOwner"]
 
 log = logging.getLogger("trinsq.client")
 
 
+#: How a message was answered: None for FIN, else REQ's ``(delay or None, backoff)``.
+Requeue = tuple[float | None, bool] | None
+
+
 class SubscriptionOwner(Protocol):
-    """The consumer, told what happens on a subscribed connection (from its reader task)."""
+    """The consumer, told what happens on a subscribed connection."""
 
     def on_message(self, subscription: Subscription, frame: MessageFrame) -> None: ...
 
     def on_close_wait(self, subscription: Subscription) -> None: ...
 
+    def answered(self, subscription: Subscription, message: Message, requeue: Requeue) -> None:
+        """A message from ``subscription`` was answered (the first time)."""
+        ...
+
 
 class Subscription:
-    """One nsqd connection of a consumer; :meth:`on_event` is the connection's event handler."""
+    """One nsqd connection of a consumer; :meth:`on_event` is the connection's event handler,
+    and the messages it delivers answer through it (it is their :class:`MessageOwner`)."""
 
     def __init__(self, address: str, owner: SubscriptionOwner) -> None:
         self.address = address
@@ -102,6 +113,19 @@ class Subscription:
         if self.connection is not None:
             await self.connection.drain()
             self.connection.close()
+
+    # MessageOwner: a message's answers, passed to the consumer the first time.
+    def answer_finish(self, message: Message) -> None:
+        if message.take_response():
+            self._owner.answered(self, message, None)
+
+    def answer_requeue(self, message: Message, delay: float | None, backoff: bool) -> None:
+        if message.take_response():
+            self._owner.answered(self, message, (delay, backoff))
+
+    def answer_touch(self, message: Message) -> None:
+        if not message.responded:
+            self.send(encode_touch(message.id))
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, MessageFrame):
