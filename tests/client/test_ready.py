@@ -3,6 +3,7 @@ backoff, and the bounds that always hold."""
 
 from __future__ import annotations
 
+import math
 import random
 
 from trinsq.client._backoff import BackoffPolicy
@@ -279,3 +280,12 @@ def test_timer_changes_are_reported_once() -> None:
     ready.message_finished("a", now=3.5)  # back to level 0: the one without RDY is refused
     assert ready.take_timer_change()  # and retried later
     assert ready.deadline() == 8.5
+
+
+def test_a_stopped_coordinator_has_no_deadline() -> None:
+    """A deadline left in the past would have the I/O layer call tick in a loop."""
+    ready = coordinator(1)
+    ready.add_connection("a", max_rdy=2500, now=0)
+    ready.stop()
+    assert ready.tick(100.0) == []
+    assert ready.deadline() == math.inf

@@ -148,7 +148,9 @@ class ReadyCoordinator(Generic[K]):
         return changed
 
     def deadline(self) -> float:
-        """The next time :meth:`tick` has work to do."""
+        """The next time :meth:`tick` has work to do (never, once stopped)."""
+        if self._stopped:
+            return math.inf
         deadlines = [self._next_redistribute]
         if self._backoff_until is not None:
             deadlines.append(self._backoff_until)
