@@ -13,8 +13,9 @@ import trio
 
 from tests.support import RawClient, mpub_body
 from trinsq import RunningBroker
+from trinsq.client import Consumer
 
-__all__ = ["RdyRecorder", "listed", "publish", "wait_for"]
+__all__ = ["RdyRecorder", "finish_all", "listed", "publish", "wait_for"]
 
 _RDY: Final = re.compile(rb"RDY (\d+)\n")
 
@@ -28,6 +29,17 @@ async def publish(broker: RunningBroker, topic: str, bodies: list[bytes]) -> Non
             await client.expect_response(b"OK")
     finally:
         await client.aclose()
+
+
+async def finish_all(consumer: Consumer, count: int) -> list[bytes]:
+    """Take ``count`` messages, finishing each; return their bodies in arrival order."""
+    bodies: list[bytes] = []
+    async for message in consumer:
+        bodies.append(message.body)
+        await message.finish()
+        if len(bodies) == count:
+            break
+    return bodies
 
 
 async def listed(registry: str | None, topic: str, count: int) -> None:

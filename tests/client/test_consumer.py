@@ -9,7 +9,7 @@ import attrs
 import pytest
 import trio
 
-from tests.client.consumers import RdyRecorder, publish, wait_for
+from tests.client.consumers import RdyRecorder, finish_all, publish, wait_for
 from trinsq import RunningBroker, open_broker
 from trinsq.client import (
     BadChannelError,
@@ -249,16 +249,11 @@ async def test_consuming_over_compression(config: ClientConfig) -> None:
     bodies = [b"z%d" % i * 50 for i in range(200)]
     async with open_broker() as broker:
         await publish(broker, "t", bodies)
-        seen: list[bytes] = []
         config = attrs.evolve(config, max_in_flight=20)
         async with open_consumer(
             "t", "c", nsqd_tcp_addresses=[broker.tcp_address], config=config
         ) as consumer:
-            async for message in consumer:
-                seen.append(message.body)
-                await message.finish()
-                if len(seen) == len(bodies):
-                    break
+            seen = await finish_all(consumer, len(bodies))
         assert sorted(seen) == sorted(bodies)
         channel = _channel(broker)
         await wait_for(lambda: not channel.clients)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import trio
 
-from tests.client.consumers import publish, wait_for
+from tests.client.consumers import finish_all, publish, wait_for
 from tests.client.support import mutual_tls
 from tests.tlsutil import Certificates
 from trinsq import RunningBroker, open_broker
@@ -21,15 +21,10 @@ async def test_consuming_over_tls_with_a_client_certificate_and_snappy(
     async with open_broker(**options) as broker:
         async with open_producer([broker.tcp_address], config) as producer:
             await producer.multi_publish("t", [b"secret %d" % i for i in range(30)])
-        seen: list[bytes] = []
         async with open_consumer(
             "t", "c", nsqd_tcp_addresses=[broker.tcp_address], config=config
         ) as consumer:
-            async for message in consumer:
-                seen.append(message.body)
-                await message.finish()
-                if len(seen) == 30:
-                    break
+            seen = await finish_all(consumer, 30)
             (client,) = broker.topics["t"].channels["c"].clients.values()
             assert (client.tls, client.snappy) == (True, True)
         assert sorted(seen) == sorted(b"secret %d" % i for i in range(30))
