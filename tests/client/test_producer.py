@@ -21,6 +21,7 @@ from tests.interop.pynsq_harness import Session, pynsq_against
 from tests.tlsutil import CLIENT_COMMON_NAME, Certificates
 from trinsq import RunningBroker, open_broker
 from trinsq.client import (
+    AuthFailedError,
     BadBodyError,
     BadMessageError,
     BadTopicError,
@@ -82,6 +83,14 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+async def publish_or_record(producer: Producer, body: bytes, failures: list[BaseException]) -> None:
+    """Publish ``body`` to "t"; a ConnectionClosedError is recorded in ``failures``."""
+    try:
+        await producer.publish("t", body)
+    except ConnectionClosedError as error:
+        failures.append(error)
 
 
 def connection_of(producer: Producer) -> Any:
@@ -204,6 +213,7 @@ async def test_a_fatal_error_fails_its_call_and_the_calls_behind_it_see_the_loss
         assert isinstance(results[second], BadMessageError)
         assert str(results[second]) == "E_BAD_MESSAGE PUB message too big 200"
         assert type(results[third]) is ConnectionClosedError
+        assert str(results[third]) == f"{nsqd.address}: closed after E_BAD_MESSAGE"
 
 
 async def test_a_cancelled_call_keeps_the_answers_in_line() -> None:
@@ -226,14 +236,7 @@ async def test_leaving_the_block_fails_calls_still_waiting() -> None:
     async with fake_nsqd([], after=1, close=False) as nsqd:
         failures: list[BaseException] = []
         async with trio.open_nursery() as nursery, open_producer(nsqd.address) as producer:
-
-            async def waiting() -> None:
-                try:
-                    await producer.publish("t", b"never answered")
-                except ConnectionClosedError as error:
-                    failures.append(error)
-
-            nursery.start_soon(waiting)
+            nursery.start_soon(publish_or_record, producer, b"never answered", failures)
             await nsqd.received.wait()
         assert len(failures) == 1
 
@@ -351,6 +354,14 @@ async def test_tls_producer_with_a_client_certificate(certs: Certificates) -> No
                 await refused.publish("t", b"x")
 
 
+async def test_a_missing_certificate_file_fails_when_the_producer_opens(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.pem")
+    config = ClientConfig(tls=True, tls_cert_file=missing, tls_key_file=missing)
+    with pytest.raises(FileNotFoundError):
+        async with open_producer("127.0.0.1:4150", config):
+            pass  # pragma: no cover
+
+
 async def test_auth_producer(authd: AuthServer) -> None:
     authd.replies["s3cret"] = grant(PUBLISH_P)
     async with open_broker(auth_http_addresses=[authd.address]) as broker:
@@ -364,7 +375,9 @@ async def test_auth_producer(authd: AuthServer) -> None:
             assert "q" not in broker.topics
         wrong = fast_retry(auth_secret="wrong")
         async with open_producer(broker.tcp_address, wrong) as producer:
-            with pytest.raises(ConnectError, match="E_AUTH_FAILED"):
+            with pytest.raises(AuthFailedError, match="E_AUTH_FAILED"):
+                await producer.ping()
+            with pytest.raises(AuthFailedError):  # while backing off, at once
                 await producer.publish("p1", b"x")
 
 
@@ -396,14 +409,7 @@ async def test_leaving_the_block_fails_calls_waiting_for_a_connection() -> None:
                 trio.open_nursery() as nursery,
                 open_producer(address, ClientConfig(dial_timeout=600)) as producer,
             ):
-
-                async def waiting() -> None:
-                    try:
-                        await producer.publish("t", b"no connection yet")
-                    except ConnectionClosedError as error:
-                        failures.append(error)
-
-                nursery.start_soon(waiting)
+                nursery.start_soon(publish_or_record, producer, b"no connection yet", failures)
                 await trio.testing.wait_all_tasks_blocked()
             assert [str(error) for error in failures] == ["the producer is closed"]
         finally:
@@ -415,16 +421,9 @@ async def test_a_stalled_nsqd_holds_publishers_back_then_times_out() -> None:
     body = b"x" * 65536
     async with fake_nsqd([], after=0, close=False) as nsqd, open_producer(nsqd.address) as p:
         failures: list[BaseException] = []
-
-        async def publish() -> None:
-            try:
-                await p.publish("t", body)
-            except ConnectionClosedError as error:
-                failures.append(error)
-
         async with trio.open_nursery() as nursery:
             for _ in range(300):  # 19.7 MB: more than loopback's socket buffers hold
-                nursery.start_soon(publish)
+                nursery.start_soon(publish_or_record, p, body, failures)
             await trio.testing.wait_all_tasks_blocked()
             # The client holds at most the writer's batch and a queue of its limit (each
             # with the one command that crossed it); the other publishers wait to queue.
@@ -434,8 +433,11 @@ async def test_a_stalled_nsqd_holds_publishers_back_then_times_out() -> None:
             assert 0 < queued <= 2 * (WRITE_BUFFER_LIMIT + len(body) + 10)
             assert connection_of(p)._protocol.output_size <= WRITE_BUFFER_LIMIT + len(body) + 10
         # The writer could not finish within write_timeout: every call failed, none hung.
+        # Calls still waiting to queue when a connection ended (nothing of theirs sent) were
+        # tried once more on the next connection.
         assert len(failures) == 300
         assert any("write_timeout" in str(error) for error in failures)
+        assert p.connects >= 2
 
 
 @pytest.mark.interop

@@ -343,4 +343,8 @@ def test_config_checks_values_and_builds_tls_contexts(tmp_path: Any) -> None:
     assert context.verify_mode == ssl.CERT_NONE
     given = ssl.create_default_context()
     assert ClientConfig(tls=given).ssl_context() is given
+    assert ClientConfig(tls=given).with_ssl_context().tls is given
+    built = ClientConfig(tls=True, tls_verify=False).with_ssl_context()
+    assert isinstance(built.tls, ssl.SSLContext)
+    assert built.ssl_context() is built.tls
     assert ClientConfig(heartbeat_interval=-1).identify_body()["heartbeat_interval"] == -1

@@ -133,6 +133,18 @@ class ClientConfig:
             context.load_cert_chain(self.tls_cert_file, self.tls_key_file)
         return context
 
+    def with_ssl_context(self) -> ClientConfig:
+        """This config with ``tls`` as a ready ``SSLContext``, built once here: connections
+        share it, and a missing or bad certificate file fails now, not at every connect.
+
+        Raises:
+            OSError: a certificate or CA file cannot be read (``ssl.SSLError`` if invalid).
+        """
+        context = self.ssl_context()
+        if context is None or context is self.tls:
+            return self
+        return attrs.evolve(self, tls=context)
+
     def identify_body(self) -> dict[str, Any]:
         """The IDENTIFY JSON fields go-nsq sends (conn.go ``identify``), durations in ms."""
 

@@ -190,7 +190,7 @@ class Connection:
 
     def _closed_error(self) -> ConnectionClosedError:
         if self._error is not None:
-            return ConnectionClosedError(f"{self.address}: {self._error}")
+            return ConnectionClosedError(str(self._error))
         return ConnectionClosedError(f"{self.address}: the connection is closed")
 
     async def _run(self) -> None:
@@ -201,7 +201,7 @@ class Connection:
                         nursery.start_soon(self._read_loop)
                         nursery.start_soon(self._write_loop)
                 except* _TRANSPORT_ERRORS as group:
-                    self._error = _first_error(group)
+                    self._error = ConnectionClosedError(f"{self.address}: {_first_error(group)}")
         finally:
             self.closed = True
             self._has_output.set()

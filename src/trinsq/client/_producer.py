@@ -7,10 +7,12 @@ write (see _connection.py), so concurrent publishers do not cost a round trip ea
 
 Pool and failover: the producer keeps one connection, to the first of ``addresses`` that
 accepts it. When it is lost, the calls waiting on it fail with ``ConnectionClosedError``
-(their outcome is unknown: nsqd may have stored the message) and the producer connects
-again at once, trying the next address first. When a whole round of addresses fails, calls
-made meanwhile fail with that ``ConnectError`` and the next round waits, exponentially
-longer each time (``backoff_multiplier`` * 2^n, at most ``max_backoff_duration``).
+(their outcome is unknown: nsqd may have stored the message), a call still waiting to queue
+its command (nothing sent) moves to the next connection, and the producer connects again at
+once, trying the next address first. When a whole round of addresses fails, calls made
+meanwhile fail with that ``ConnectError`` (or, when every nsqd answered and refused, with
+the typed error, e.g. ``AuthFailedError``) and the next round waits, exponentially longer
+each time (``backoff_multiplier`` * 2^n, at most ``max_backoff_duration``).
 
 Errors per call: an error frame fails the call it answers with its typed ``ProtocolError``
 (nsqd then closes the connection if the error is fatal, failing the calls queued behind it
@@ -31,7 +33,7 @@ import trio
 from ..common._running import single_errors
 from ._config import ClientConfig
 from ._connection import Connection, run_connection, split_address
-from ._errors import ConnectError, ConnectionClosedError, InvalidError, NSQError
+from ._errors import ConnectError, ConnectionClosedError, InvalidError, NSQError, ProtocolError
 from ._protocol import ErrorReply, Event, Response, encode_dpub, encode_mpub, encode_pub
 
 __all__ = ["Producer", "open_producer"]
@@ -60,6 +62,7 @@ class _Link:
     def __init__(self) -> None:
         self.connection: Connection | None = None
         self.pending: deque[_Call] = deque()
+        self.fatal: ProtocolError | None = None  # the fatal error nsqd closes the connection after
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, Response | ErrorReply):
@@ -72,6 +75,7 @@ class _Link:
                 return
             call.resolve(outcome.Error(event.error))
             if event.error.fatal and self.connection is not None:
+                self.fatal = event.error
                 # nsqd closes after a fatal error, running nothing queued behind it: no new
                 # call goes this way, the calls behind fail as the connection ends.
                 self.connection.close()
@@ -92,10 +96,10 @@ class Producer:
         for address in addresses:
             split_address(address)  # a typo fails here, not as "unreachable" later
         self.addresses = tuple(addresses)
-        self.config = config
+        self.config = config.with_ssl_context()
         self._link: _Link | None = None
         self._changed = trio.Event()
-        self._round_error: ConnectError | None = None  # set while backing off
+        self._round_error: NSQError | None = None  # set while backing off
         self._closed = False
         self.connects = 0  # connections made, the first included
 
@@ -138,12 +142,23 @@ class Producer:
         await self._call(encode_dpub(topic, body, delay))
 
     async def _call(self, data: bytes) -> None:
-        link = self._link
-        if link is None or link.connection is None or link.connection.closed:
-            link = await self._wait_for_link()
-        connection = link.connection
-        assert connection is not None
-        await connection.send(data)
+        retried = False
+        while True:
+            link = self._link
+            if link is None or link.connection is None or link.connection.closed:
+                link = await self._wait_for_link()
+            connection = link.connection
+            assert connection is not None
+            try:
+                await connection.send(data)
+            except ConnectionClosedError:
+                # It ended before the command was queued: nothing was sent, so the command
+                # may go to the next connection (once: a server that keeps stalling fails it).
+                if retried:
+                    raise
+                retried = True
+                continue
+            break
         # send returns right after queueing the bytes, with no checkpoint in between: no
         # answer can be read before this call is in line for it.
         link.pending.append(_Call(trio.lowlevel.current_task()))
@@ -160,7 +175,7 @@ class Producer:
                 raise ConnectionClosedError("the producer is closed")
             await self._changed.wait()
 
-    def _set_state(self, link: _Link | None, round_error: ConnectError | None) -> None:
+    def _set_state(self, link: _Link | None, round_error: NSQError | None) -> None:
         self._link = link
         self._round_error = round_error
         self._changed.set()
@@ -176,7 +191,8 @@ class Producer:
         task_status.started()
         async with trio.open_nursery() as nursery:
             while True:
-                errors = []
+                errors: list[str] = []
+                refusals: list[ProtocolError] = []
                 for step in range(count):
                     index = (first + step) % count
                     address = self.addresses[index]
@@ -187,6 +203,8 @@ class Producer:
                         )
                     except NSQError as error:
                         errors.append(f"{address}: {error}")
+                        if isinstance(error, ProtocolError):
+                            refusals.append(error)
                         continue
                     link.connection = connection
                     self.connects += 1
@@ -197,6 +215,9 @@ class Producer:
                         lost = await connection.wait_closed()
                     finally:
                         self._set_state(None, None)
+                        if link.fatal is not None:
+                            why = f"{address}: closed after {link.fatal.code}"
+                            lost = ConnectionClosedError(why)
                         link.fail_all(lost or ConnectionClosedError(f"{address}: closed"))
                     log.info("nsqd %s: connection lost (%s), connecting again", address, lost)
                     first = index + 1  # fail over: the next address first
@@ -207,9 +228,12 @@ class Producer:
                         self.config.backoff_multiplier * 2 ** (failures - 1),
                         self.config.max_backoff_duration,
                     )
-                    unreachable = ConnectError("no nsqd reachable: " + "; ".join(errors))
-                    log.warning("%s; trying again in %.3g s", unreachable, delay)
-                    self._set_state(None, unreachable)
+                    failure: NSQError = ConnectError("no nsqd reachable: " + "; ".join(errors))
+                    if len(refusals) == count:
+                        # Every nsqd answered and refused (AUTH, IDENTIFY): say so, typed.
+                        failure = refusals[-1]
+                    log.warning("%s; trying again in %.3g s", failure, delay)
+                    self._set_state(None, failure)
                     await trio.sleep(delay)
                     self._set_state(None, None)
 
