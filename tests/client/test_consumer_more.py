@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import trio
 
 from tests.client.consumers import finish_all, publish, wait_for
@@ -92,3 +93,11 @@ async def test_nothing_is_lost_across_a_broker_restart(tmp_path: Path) -> None:
     assert set(seen) == set(bodies)
     twice = [body for body, count in seen.items() if count > 1]
     assert len(twice) <= config.max_in_flight
+
+
+async def test_a_missing_certificate_file_fails_when_the_consumer_opens(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.pem")
+    config = ClientConfig(tls=True, tls_cert_file=missing, tls_key_file=missing)
+    with pytest.raises(FileNotFoundError):
+        async with open_consumer("t", "c", lookupd_http_addresses=["127.0.0.1:1"], config=config):
+            pass  # pragma: no cover

@@ -463,12 +463,13 @@ async def open_consumer(
         BadTopicError, BadChannelError: invalid names (before anything connects).
         ConnectError, ProtocolError: a direct nsqd could not be connected or subscribed.
         ValueError: no address given, or an unusable lookupd address.
+        OSError: a TLS certificate or CA file cannot be read.
     """
     nsqd = list(dict.fromkeys(nsqd_tcp_addresses))
     lookupd = list(lookupd_http_addresses)
     if not nsqd and not lookupd:
         raise ValueError("open_consumer needs nsqd_tcp_addresses or lookupd_http_addresses")
-    config = config or ClientConfig()
+    config = (config or ClientConfig()).with_ssl_context()  # one TLS context for all
     rng = rng or random.Random()
     async with single_errors(), trio.open_nursery() as nursery:
         consumer = Consumer(
