@@ -11,6 +11,7 @@ import pytest
 import trio
 import trio.testing
 
+from tests.client.consumers import wait_for
 from trinsq.client import BackoffStrategy, ClientConfig, Message, open_consumer
 from trinsq.protocol import (
     HEARTBEAT_FRAME,
@@ -174,3 +175,40 @@ async def test_every_message_is_handled_once_in_virtual_time(
         nursery.cancel_scope.cancel()
     assert sorted(seen) == sorted(bodies)
     assert not nsqd.in_flight
+
+
+async def test_an_async_give_up_hook_runs_before_the_message_is_finished(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    given_up: list[tuple[bytes, int, float]] = []
+
+    async def dead_letter(message: Message) -> None:
+        await trio.sleep(5)  # e.g. publishing it elsewhere
+        assert message.owner.live
+        assert not message.responded
+        given_up.append((message.body, message.attempts, trio.current_time()))
+
+    async with trio.open_nursery() as nursery:
+        nsqd = ScriptedNsqd(nursery, [b"poison", b"fine"])
+        config = ClientConfig(max_attempts=2, max_backoff_duration=0)
+        async with open_consumer(
+            "t",
+            "c",
+            nsqd_tcp_addresses=["nsqd:4150"],
+            config=config,
+            stream_factory=nsqd.open_stream,
+            on_give_up=dead_letter,
+        ) as consumer:
+            handed_out = []
+            async for message in consumer:
+                handed_out.append((message.body, message.attempts))
+                if message.body == b"poison":
+                    await message.requeue(delay=0)
+                else:
+                    await message.finish()
+                    break
+            await wait_for(lambda: not nsqd.in_flight and not nsqd.queue)
+            assert consumer.stats.given_up == 1
+        nursery.cancel_scope.cancel()
+    assert sorted(handed_out) == [(b"fine", 1), (b"poison", 1), (b"poison", 2)]
+    assert [(body, attempts) for body, attempts, _ in given_up] == [(b"poison", 3)]
