@@ -41,4 +41,4 @@ def test_embedding_example_runs_as_written(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_client_example_runs_as_written(tmp_path: Path) -> None:
-    assert run_example(tmp_path, "open_producer") == ["E_BAD_TOPIC", "104"]
+    assert run_example(tmp_path, "no spaces allowed") == ["E_BAD_TOPIC", "104"]

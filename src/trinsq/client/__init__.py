@@ -4,7 +4,9 @@ Structured concurrency throughout: ``async with`` opens, leaving the block (or c
 closes, and no thread or task outlives its block. go-nsq v1.1.0 is the reference behaviour.
 """
 
+from ._backoff import BackoffStrategy
 from ._config import ClientConfig
+from ._consumer import Consumer, ConsumerStats, GiveUpHook, Handler, open_consumer
 from ._errors import (
     AuthError,
     AuthFailedError,
@@ -27,11 +29,13 @@ from ._errors import (
     TouchFailedError,
     UnauthorizedError,
 )
+from ._message import Message
 from ._producer import Producer, open_producer
 
 __all__ = [
     "AuthError",
     "AuthFailedError",
+    "BackoffStrategy",
     "BadBodyError",
     "BadChannelError",
     "BadMessageError",
@@ -40,11 +44,16 @@ __all__ = [
     "ClientConfig",
     "ConnectError",
     "ConnectionClosedError",
+    "Consumer",
+    "ConsumerStats",
     "DPubFailedError",
     "FinFailedError",
+    "GiveUpHook",
+    "Handler",
     "IdentifyError",
     "InvalidError",
     "MPubFailedError",
+    "Message",
     "NSQError",
     "Producer",
     "ProtocolError",
@@ -52,5 +61,6 @@ __all__ = [
     "ReqFailedError",
     "TouchFailedError",
     "UnauthorizedError",
+    "open_consumer",
     "open_producer",
 ]

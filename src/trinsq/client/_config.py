@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from .._version import __version__
+from ._backoff import BackoffStrategy
 
 __all__ = ["ClientConfig"]
 
@@ -96,6 +97,14 @@ class ClientConfig:
     lookupd_poll_jitter: float = attrs.field(default=0.3, validator=_between(0, 1))
     default_requeue_delay: float = attrs.field(default=90.0, validator=_between(0, 3600))
     max_requeue_delay: float = attrs.field(default=900.0, validator=_between(0, 3600))
+    # Consumer RDY handling (go-nsq's backoff_strategy, rdy_redistribute_interval,
+    # low_rdy_idle_timeout, low_rdy_timeout).
+    backoff_strategy: BackoffStrategy = attrs.field(
+        default=BackoffStrategy.EXPONENTIAL, converter=BackoffStrategy
+    )
+    rdy_redistribute_interval: float = attrs.field(default=5.0, validator=_between(0.001, 5))
+    low_rdy_idle_timeout: float = attrs.field(default=10.0, validator=_between(1, 300))
+    low_rdy_timeout: float = attrs.field(default=30.0, validator=_between(1, 300))
 
     def __attrs_post_init__(self) -> None:
         if self.snappy and self.deflate:

@@ -24,6 +24,7 @@ The API the producer and consumer build on (kept small and stable)::
     await conn.cls()         # CLS, then wait for nsqd's CLOSE_WAIT (the connection stays up
                              # for FIN/REQ of messages already received)
     conn.close()             # stop at once (no wait); sends after it raise
+    await conn.drain()       # wait until everything queued has been written
     await conn.wait_closed() # -> None after close(), else the ConnectionClosedError that ended it
     conn.closed, conn.heartbeats, conn.writes (send_all calls made for queued commands)
 
@@ -124,6 +125,7 @@ class Connection:
         self._on_event = on_event
         self._has_output = trio.Event()
         self._drained = trio.Event()
+        self._writing = False  # the writer holds bytes taken from the queue, not yet sent
         self._close_wait = trio.Event()
         self._got_close_wait = False
         self._ended = trio.Event()
@@ -167,6 +169,12 @@ class Connection:
             await self._close_wait.wait()  # set by CLOSE_WAIT, or when the connection ends
         if not self._got_close_wait:
             raise self._closed_error()
+
+    async def drain(self) -> None:
+        """Wait until every command queued so far has been written (or the connection ended):
+        a consumer closes after its last FIN this way, and the FIN is not lost."""
+        while (self._protocol.output_size or self._writing) and not self.closed:
+            await self._drained.wait()
 
     def close(self) -> None:
         """End the connection now (idempotent)."""
@@ -230,11 +238,13 @@ class Connection:
                 self._has_output = trio.Event()
                 continue
             data = protocol.data_to_send()
+            self._writing = True
             self.writes += 1
             with trio.move_on_after(timeout) as late:
                 await stream.send_all(data)
             if late.cancelled_caught:
                 raise ConnectionClosedError(f"a write took over {timeout:g} s (write_timeout)")
+            self._writing = False
             self._drained.set()
             self._drained = trio.Event()
 
