@@ -345,10 +345,13 @@ class V2Session:
 
     def _publish(self, command: Publish) -> None:
         # A pipelining producer's further PUBs to the same topic, already here, are put with
-        # this one in one publish and answered OK each, in order. If the put fails, the
-        # first PUB's E_PUB_FAILED ends the connection, as it would have one at a time
-        # before the others were read; none of them was accepted.
-        more = self.protocol.next_publishes(command.topic, self._budget - 1)
+        # this one in one publish and answered OK each, in order. No more than one step of a
+        # publish takes (a copy per channel each), so the put is whole or nothing: if it fails,
+        # the first PUB's E_PUB_FAILED ends the connection, as it would have one at a time
+        # before the others were read, and none of them was accepted.
+        topic = self.services.core.topics.get(command.topic)
+        fanout = (len(topic.channels) or 1) if topic is not None else 1
+        more = self.protocol.next_publishes(command.topic, self._budget // fanout - 1)
         if more:
             more.insert(0, command.body)
             self._publish_bodies("PUB", command.topic, more, 0, len(more))
