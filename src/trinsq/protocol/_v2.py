@@ -183,6 +183,8 @@ class V2ServerConnection(ReceiveBuffer):
         try:
             if self._resume is not None:
                 return self._resume()
+            if self._pos == len(self._buffer):  # all read: how most turns end
+                return CLOSED if self._eof else NEED_DATA
             if self._need_magic:
                 return self._read_magic()
             return self._read_line()
@@ -200,10 +202,10 @@ class V2ServerConnection(ReceiveBuffer):
         space, 16 bytes with no space, a bare newline); anything else stops the run, and
         an empty list means the next command is for :meth:`next_command`."""
         if (
-            self._failed
+            self.state not in _DELIVERY_STATES  # first: a publisher's answer
+            or self._failed
             or self._resume is not None
             or self._need_magic
-            or self.state not in _DELIVERY_STATES
             or (self.tls_required and not self.tls_active)
             or self.limits.max_line_size <= FIN_LINE
         ):

@@ -9,7 +9,7 @@ from collections import deque
 
 from tests.broker.core.test_model import FakeClock, FakeConsumer, FakeScheduler, make_graph
 from trinsq.broker.core._backend import OverflowBackend
-from trinsq.broker.core._frames import Run, decode_frames, run_records
+from trinsq.broker.core._frames import FrameRuns, FrameWriter, Run, decode_frames, run_records
 from trinsq.broker.core._inflight import DEADLINE
 from trinsq.broker.core._message import decode_record, encode_record
 from trinsq.protocol import encode_message
@@ -229,3 +229,25 @@ def test_a_held_run_is_saved_at_shutdown_as_never_delivered_records(
     assert (topic.queued, topic.queue, topic.backend_depth) == (0, deque(), 2)
     saved = topic.backend.pop_many(10)
     assert [(m.body, m.attempts, m.timestamp) for m in saved] == [(b"a", 0, WALL), (b"b", 0, WALL)]
+
+
+def test_single_writes_make_the_frames_one_write_of_all_makes() -> None:
+    """A PUB's one-message write (its own fast path) lays out the frames a write of many
+    does, across a block boundary too."""
+    bodies = [bytes([n % 251]) * (1000 + n) for n in range(1500)]  # 2.7 MB: three blocks
+    ids = [b"%016x" % n for n in range(len(bodies))]
+    one_by_one, all_at_once = FrameWriter(), FrameWriter()
+    singles = [
+        run for i, body in enumerate(bodies) for run in one_by_one.write([ids[i]], [body], 7)
+    ]
+    batch = all_at_once.write(ids, bodies, 7)
+
+    def frames(runs: FrameRuns) -> bytes:
+        return b"".join(bytes(block[start:end]) for block, start, end, _ in runs)
+
+    assert frames(singles) == frames(batch)
+    assert len({id(block) for block, *_ in singles}) == len(batch) == 3
+    decoded = decode_frames(frames(singles))
+    assert [m.body for m in decoded] == bodies
+    assert [m.id for m in decoded] == ids
+    assert {m.timestamp for m in decoded} == {7}
