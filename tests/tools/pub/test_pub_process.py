@@ -1,0 +1,157 @@
+"""``trinsq pub`` as a process (``python -m trinsq pub``), stdin piped, against trinsq's broker
+in-process: what each broker got, exit statuses, error lines, signals, --rate."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+import trio
+
+from tests.support import unused_port
+from tests.tools.pub.support import TOPIC, received
+from trinsq import open_broker
+
+LOG_LINE = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d "
+
+
+async def _pub(
+    *flags: str, stdin: bytes, timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
+    with trio.fail_after(timeout):
+        return await trio.run_process(
+            [sys.executable, "-m", "trinsq", "pub", *flags],
+            stdin=stdin,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+
+
+async def test_every_line_reaches_every_broker_exactly_once() -> None:
+    lines = [b"line %d" % index for index in range(500)]
+    stdin = b"\n".join(lines[:250]) + b"\n\n\n" + b"\n".join(lines[250:])  # no final newline
+    async with (
+        open_broker() as first,
+        open_broker() as second,
+        received(first) as got_first,
+        received(second) as got_second,
+    ):
+        done = await _pub(
+            f"--topic={TOPIC}",
+            f"--nsqd-tcp-address={first.tcp_address},{second.tcp_address}",
+            "--nsqd-tcp-address",
+            first.tcp_address,  # given twice: still one producer, as to_nsq's map of them
+            stdin=stdin,
+        )
+        assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+        for got in (got_first, got_second):
+            assert await got.bodies(len(lines)) == lines
+            await got.nothing_else()
+
+
+async def test_delimiter_and_binary_bodies() -> None:
+    async with open_broker() as broker, received(broker) as got:
+        done = await _pub(
+            "-topic",
+            TOPIC,
+            "-nsqd-tcp-address",
+            broker.tcp_address,
+            "-delimiter=,",
+            "--producer-opt=snappy",
+            stdin=b"one,two\nstill two,\xff\x00,,",
+        )
+        assert (done.returncode, done.stderr) == (0, b"")
+        assert await got.bodies(3) == [b"one", b"two\nstill two", b"\xff\x00"]
+        await got.nothing_else()
+
+
+async def test_empty_input_publishes_nothing_and_exits_0() -> None:
+    async with open_broker() as broker, received(broker) as got:
+        done = await _pub(f"--topic={TOPIC}", f"--nsqd-tcp-address={broker.tcp_address}", stdin=b"")
+        assert (done.returncode, done.stderr) == (0, b"")
+        await got.nothing_else()
+
+
+async def test_a_refused_publish_is_a_fatal_log_line_with_status_1() -> None:
+    async with open_broker() as broker:
+        done = await _pub(
+            "--topic=bad topic!", f"--nsqd-tcp-address={broker.tcp_address}", stdin=b"x\n"
+        )
+    assert done.returncode == 1
+    err = done.stderr.decode()
+    assert re.fullmatch(LOG_LINE + r"E_BAD_TOPIC .*bad topic!.*\n", err), err
+
+
+async def test_an_unreachable_nsqd_is_a_fatal_log_line_with_status_1() -> None:
+    address = f"127.0.0.1:{unused_port()}"
+    done = await _pub("--topic=t", f"--nsqd-tcp-address={address}", stdin=b"x\n")
+    assert done.returncode == 1
+    err = done.stderr.decode()
+    assert re.fullmatch(LOG_LINE + r"no nsqd reachable: " + re.escape(address) + r".*\n", err), err
+
+
+async def test_a_bad_flag_exits_2_before_reading() -> None:
+    done = await _pub("--topic=t", "--producer-opt=bogus,1", stdin=b"x\n")
+    assert done.returncode == 2
+    assert done.stderr == (
+        b'trinsq pub: invalid value "bogus,1" for flag -producer-opt: invalid option bogus\n'
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_a_signal_ends_it_cleanly_after_publishing_what_it_read(signum: int) -> None:
+    async with open_broker() as broker, received(broker) as got:
+        process = await trio.lowlevel.open_process(
+            [
+                sys.executable,
+                "-m",
+                "trinsq",
+                "pub",
+                f"--topic={TOPIC}",
+                f"--nsqd-tcp-address={broker.tcp_address}",
+            ],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdin is not None
+        assert process.stderr is not None
+        try:
+            await process.stdin.send_all(b"first\nsecond\nhalf a li")
+            assert await got.bodies(2) == [b"first", b"second"]
+            process.send_signal(signum)  # stdin stays open: only the signal ends it
+            with trio.fail_after(30):
+                status = await process.wait()
+            err = await process.stderr.receive_some(65536)
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await process.stdin.aclose()
+        assert (status, err) == (0, b"")
+        await got.nothing_else()
+
+
+async def test_rate_throttles_publishing() -> None:
+    count, rate = 9, 4
+    async with open_broker() as broker, received(broker) as got:
+        done = await _pub(
+            f"--topic={TOPIC}",
+            f"--nsqd-tcp-address={broker.tcp_address}",
+            f"--rate={rate}",
+            stdin=b"".join(b"m%d\n" % index for index in range(count)),
+        )
+        assert done.returncode == 0
+        assert re.fullmatch(
+            LOG_LINE + rf"Throttling messages rate to max:{rate}/second\n", done.stderr.decode()
+        )
+        stamps = []
+        for _ in range(count):
+            timestamp, _, message_id, _ = await got.client.read_message(30)
+            await got.client.send(b"FIN " + message_id + b"\n")
+            stamps.append(timestamp)
+    # the first goes at once, each of the other 8 a quarter of a second after the one before
+    spread = (stamps[-1] - stamps[0]) / 1e9
+    assert spread >= (count - 1) / rate * 0.9, spread
