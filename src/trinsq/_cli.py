@@ -10,10 +10,12 @@ status 1.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import NoReturn, Protocol
 
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
 from trinsq.broker.config._flags import parse_broker_args
@@ -68,38 +70,30 @@ def _registry(argv: list[str]) -> int:
     return run_registry(options)
 
 
-def _stat(argv: list[str]) -> int:
+class _ToolOptions(Protocol):
+    def problem(self) -> str | None: ...
+
+
+def _tool(name: str, argv: list[str], parse: Callable[[list[str]], _ToolOptions | None]) -> int:
+    """``trinsq <name>``: a Go NSQ tool's flags (status 2 when they do not parse), its start-up
+    refusals (a fatal log line, status 1), then ``trinsq.tools.<name>.run_<name>``."""
     try:
-        options = parse_stat_args(argv)
+        options = parse(argv)
     except UsageError as exc:
-        print(f"trinsq stat: {exc}", file=sys.stderr)
+        print(f"trinsq {name}: {exc}", file=sys.stderr)
         return 2
     if options is None:  # --version or --help, already printed
         return 0
     problem = options.problem()
-    if problem is not None:  # nsq_stat's log.Fatal
+    if problem is not None:  # the tool's log.Fatal
         print(go_log_line(problem), file=sys.stderr)
         return 1
-    from trinsq.tools.stat import run_stat  # trio and the HTTP client only when polling
-
-    return run_stat(options)
-
-
-def _pub(argv: list[str]) -> int:
-    try:
-        options = parse_pub_args(argv)
-    except UsageError as exc:
-        print(f"trinsq pub: {exc}", file=sys.stderr)
-        return 2
-    if options is None:  # --help, already printed
-        return 0
-    problem = options.problem()
-    if problem is not None:  # to_nsq's log.Fatal
-        print(go_log_line(problem), file=sys.stderr)
-        return 1
-    from trinsq.tools.pub import run_pub  # trio and the client only when publishing
-
-    return run_pub(options)
+    # trio and the clients are imported only to run; looked up at call time so tests can
+    # stand in for the run
+    run: Callable[[_ToolOptions], int] = getattr(
+        importlib.import_module(f"trinsq.tools.{name}"), f"run_{name}"
+    )
+    return run(options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     if command == "registry":
         return _registry(rest)
     if command == "stat":
-        return _stat(rest)
+        return _tool("stat", rest, parse_stat_args)
     if command == "pub":
-        return _pub(rest)
+        return _tool("pub", rest, parse_pub_args)
     if command in ("--version", "-version"):
         print(f"trinsq v{__version__} (nsqd v{NSQ_COMPAT_VERSION} compatible)")
         return 0

@@ -11,24 +11,15 @@ import sys
 import pytest
 import trio
 
-from tests.support import unused_port
+from tests.support import run_trinsq, unused_port
 from tests.tools.pub.support import TOPIC, received
 from trinsq import open_broker
 
 LOG_LINE = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d "
 
 
-async def _pub(
-    *flags: str, stdin: bytes, timeout: float = 60
-) -> subprocess.CompletedProcess[bytes]:
-    with trio.fail_after(timeout):
-        return await trio.run_process(
-            [sys.executable, "-m", "trinsq", "pub", *flags],
-            stdin=stdin,
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
+async def _pub(*flags: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    return await run_trinsq("pub", *flags, stdin=stdin)
 
 
 async def test_every_line_reaches_every_broker_exactly_once() -> None:
