@@ -3,6 +3,7 @@ in-process: what each broker got, exit statuses, error lines, signals, --rate.""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -146,3 +147,16 @@ async def test_rate_throttles_publishing() -> None:
     # the first goes at once, each of the other 8 a quarter of a second after the one before
     spread = (stamps[-1] - stamps[0]) / 1e9
     assert spread >= (count - 1) / rate * 0.9, spread
+
+
+def test_a_closed_stdin_is_a_fatal_log_line_with_status_1() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "trinsq", "pub", "--topic=t", "--nsqd-tcp-address=127.0.0.1:1"],
+        preexec_fn=lambda: os.close(0),  # the child's stdin, before exec
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    err = done.stderr.decode()
+    assert re.fullmatch(LOG_LINE + "read /dev/stdin: bad file descriptor\n", err), err

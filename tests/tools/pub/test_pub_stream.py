@@ -3,6 +3,9 @@ memory stream, signals from a channel the test owns."""
 
 from __future__ import annotations
 
+import errno
+
+import pytest
 import trio
 import trio.testing
 
@@ -71,3 +74,21 @@ async def test_a_second_signal_gives_up_on_a_publish_that_hangs() -> None:
             assert status == []  # the first signal waits for what was read
             await send_signal.send(15)
         assert status == [1]
+
+
+class _FailingStdin(trio.abc.ReceiveStream):
+    """Reads fail as a terminal that went away does."""
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        await trio.lowlevel.checkpoint()
+        raise trio.BrokenResourceError from OSError(errno.EIO, "Input/output error")
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+async def test_an_unreadable_stdin_is_a_fatal_log_line(capsys: pytest.CaptureFixture[str]) -> None:
+    async with open_broker() as broker:
+        options = _options(broker.tcp_address)
+        assert await publish_stream(options, options.client_config(), _FailingStdin()) == 1
+    assert capsys.readouterr().err.endswith(" read /dev/stdin: input/output error\n")

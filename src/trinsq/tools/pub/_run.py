@@ -31,6 +31,16 @@ __all__ = ["publish_stream", "run_pub"]
 _READ_SIZE = 65536
 
 
+class _StdinError(Exception):
+    """stdin cannot be read; ``str()`` says so as Go's os.File does."""
+
+    @classmethod
+    def from_read_error(cls, error: trio.BrokenResourceError) -> _StdinError:
+        cause = error.__cause__
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(error)
+        return cls(f"read /dev/stdin: {reason.lower()}")
+
+
 class _Stopper:
     """The signal side: the first signal stops the reading, the second everything."""
 
@@ -76,7 +86,10 @@ async def _pump(
         with trio.CancelScope() as stopper.reading:
             if stopper.signalled:
                 stopper.reading.cancel()
-            data = bytes(await stdin.receive_some(_READ_SIZE))
+            try:
+                data = bytes(await stdin.receive_some(_READ_SIZE))
+            except trio.BrokenResourceError as exc:
+                raise _StdinError.from_read_error(exc) from exc
         stopper.reading = None
         if data or stopper.signalled:
             pieces = splitter.feed(data)  # after a signal: whole pieces only
@@ -117,7 +130,10 @@ async def publish_stream(
                     ]
                     await _pump(stdin, stopper, splitter, producers, options.topic, throttle)
                 nursery.cancel_scope.cancel()
-    except (NSQError, OSError) as exc:  # a publish failed, or stdin is unreadable
+    except NSQError as exc:  # a publish failed
+        print(go_log_line(str(exc)), file=sys.stderr)
+        return 1
+    except _StdinError as exc:
         print(go_log_line(str(exc)), file=sys.stderr)
         return 1
     if stopper.everything.cancelled_caught:
@@ -126,8 +142,11 @@ async def publish_stream(
 
 
 async def _main(options: PubOptions, config: ClientConfig) -> int:
-    stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
-    async with stdin:
+    if sys.stdin is None:  # started with stdin closed (fd 0 may be another file by now)
+        print(go_log_line("read /dev/stdin: bad file descriptor"), file=sys.stderr)
+        return 1
+    # a copy: closing the stream leaves the process's stdin as it was
+    async with trio.lowlevel.FdStream(os.dup(sys.stdin.fileno())) as stdin:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             return await publish_stream(options, config, stdin, signals)
 
