@@ -8,11 +8,13 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import trio
 
 from tests.support import run_trinsq, unused_port
+from tests.tlsutil import make_certificates
 from tests.tools.pub.support import TOPIC, received
 from trinsq import open_broker
 
@@ -160,3 +162,24 @@ def test_a_closed_stdin_is_a_fatal_log_line_with_status_1() -> None:
     assert done.returncode == 1
     err = done.stderr.decode()
     assert re.fullmatch(LOG_LINE + "read /dev/stdin: bad file descriptor\n", err), err
+
+
+async def test_producer_opts_negotiate_tls_and_deflate_with_a_broker_requiring_tls(
+    tmp_path: Path,
+) -> None:
+    certs = make_certificates(tmp_path)
+    async with open_broker(**certs.broker_options(tls_required="true")) as broker:
+        flags = [f"--topic={TOPIC}", f"--nsqd-tcp-address={broker.tcp_address}"]
+        plain = await _pub(*flags, stdin=b"refused\n")
+        done = await _pub(
+            *flags,
+            "--producer-opt=tls_v1",
+            f"--producer-opt=tls_root_ca_file,{certs.ca_file}",
+            "--producer-opt=deflate",
+            "--producer-opt=deflate_level,9",
+            stdin=b"a\nb\nc\n",
+        )
+        assert broker.topics[TOPIC].message_count == 3
+    assert plain.returncode == 1
+    assert re.fullmatch(LOG_LINE + r"E_INVALID .*TLS.*\n", plain.stderr.decode()), plain.stderr
+    assert (done.returncode, done.stderr) == (0, b"")
