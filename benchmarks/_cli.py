@@ -96,6 +96,21 @@ def _parser() -> argparse.ArgumentParser:
         "--connections", type=_ints, default=[1], help="keep-alive connections, e.g. 1,8"
     )
 
+    p = scenario(
+        "client-pub",
+        "one producer per Python NSQ client (trinsq.client, pynsq, gnsq, ansq), one message per "
+        "call from many concurrent callers, side by side",
+    )
+    duration(p, 5)
+    p.add_argument("--callers", type=int, default=1000, help="concurrent publishing callers")
+    p.add_argument("--rounds", type=int, default=1, help="runs per client, order rotated")
+    p.add_argument(
+        "--clients",
+        type=lambda text: tuple(text.split(",")),
+        default=sc.PUB_CLIENTS,
+        help="comma-separated, of " + ",".join(sc.PUB_CLIENTS),
+    )
+
     p = scenario("consumers", "drain a pre-filled topic with 1, 10, 100 consumers on one channel")
     batch(p)
     duration(p, 60)
@@ -287,6 +302,9 @@ def _run(args: argparse.Namespace, target: Target) -> list[Report]:
         ),
         "pub": lambda: sc.pub(target, a.size, a.duration, a.in_flight),
         "http-pub": lambda: sc.http_pub(target, a.size, a.duration, a.connections),
+        "client-pub": lambda: sc.client_pub(
+            target, a.size, a.duration, a.callers, a.rounds, a.clients
+        ),
         "consumers": lambda: sc.consumers(
             target,
             a.counts,

@@ -1,13 +1,15 @@
 """Every scenario, by name: each drives load-generator processes against a Target and reports.
 
 ``_throughput`` (writer, reader, pair, pub, consumers), ``_httppub``, ``_latency``,
-``_resources`` (rss-queued, idle), ``_memrequest`` (mem-request), ``_fairness``, ``_topics``
-(many topics and channels), ``_registry`` (lookup, against a registry) and ``_gencheck`` (the
-generators alone) hold them.
+``_clientpub`` (client-pub: the Python clients' producers), ``_resources`` (rss-queued,
+idle), ``_memrequest`` (mem-request), ``_fairness``, ``_topics`` (many topics and channels),
+``_registry`` (lookup, against a registry) and ``_gencheck`` (the generators alone) hold them.
 """
 
 from __future__ import annotations
 
+from benchmarks._clientpub import CLIENTS as PUB_CLIENTS
+from benchmarks._clientpub import client_pub
 from benchmarks._common import CPUS
 from benchmarks._fairness import fairness
 from benchmarks._gencheck import generator_check
@@ -25,6 +27,8 @@ __all__ = [
     "CPUS",
     "LOOKUP_ENDPOINTS",
     "MEM_REQUEST_CASES",
+    "PUB_CLIENTS",
+    "client_pub",
     "consumers",
     "fairness",
     "fill",

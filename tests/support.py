@@ -28,6 +28,7 @@ __all__ = [
     "descriptors_used_up",
     "mpub_body",
     "run_broker_process",
+    "run_trinsq",
     "unused_port",
 ]
 
@@ -41,6 +42,21 @@ def unused_port() -> int:
         closed.bind(("127.0.0.1", 0))
         port: int = closed.getsockname()[1]
     return port
+
+
+async def run_trinsq(
+    *args: str, stdin: bytes = b"", timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """``python -m trinsq <args>`` to its end, ``stdin`` fed in, its output captured."""
+    with trio.fail_after(timeout):
+        return await trio.run_process(
+            [sys.executable, "-m", "trinsq", *args],
+            stdin=stdin,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            env=None if env is None else {**os.environ, **env},
+        )
 
 
 def body(data: bytes) -> bytes:

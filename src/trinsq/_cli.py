@@ -10,10 +10,12 @@ status 1.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import NoReturn, Protocol
 
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
 from trinsq.broker.config._flags import parse_broker_args
@@ -21,6 +23,7 @@ from trinsq.common._flagparse import UsageError
 from trinsq.common._options import OptionError
 from trinsq.registry._flags import parse_registry_args
 from trinsq.tools._golog import go_log_line
+from trinsq.tools.pub._flags import parse_pub_args
 from trinsq.tools.stat._flags import parse_stat_args
 
 __all__ = ["main", "run"]
@@ -32,6 +35,7 @@ Commands:
   broker     run a message broker (a drop-in nsqd); see "trinsq broker --help"
   registry   run a registry (a drop-in nsqlookupd); see "trinsq registry --help"
   stat       poll a channel's stats across brokers (nsq_stat); see "trinsq stat --help"
+  pub        publish stdin, split on a delimiter, to a topic (to_nsq); see "trinsq pub --help"
 
 Flags:
   --version  print version string
@@ -66,21 +70,30 @@ def _registry(argv: list[str]) -> int:
     return run_registry(options)
 
 
-def _stat(argv: list[str]) -> int:
+class _ToolOptions(Protocol):
+    def problem(self) -> str | None: ...
+
+
+def _tool(name: str, argv: list[str], parse: Callable[[list[str]], _ToolOptions | None]) -> int:
+    """``trinsq <name>``: a Go NSQ tool's flags (status 2 when they do not parse), its start-up
+    refusals (a fatal log line, status 1), then ``trinsq.tools.<name>.run_<name>``."""
     try:
-        options = parse_stat_args(argv)
+        options = parse(argv)
     except UsageError as exc:
-        print(f"trinsq stat: {exc}", file=sys.stderr)
+        print(f"trinsq {name}: {exc}", file=sys.stderr)
         return 2
     if options is None:  # --version or --help, already printed
         return 0
     problem = options.problem()
-    if problem is not None:  # nsq_stat's log.Fatal
+    if problem is not None:  # the tool's log.Fatal
         print(go_log_line(problem), file=sys.stderr)
         return 1
-    from trinsq.tools.stat import run_stat  # trio and the HTTP client only when polling
-
-    return run_stat(options)
+    # trio and the clients are imported only to run; looked up at call time so tests can
+    # stand in for the run
+    run: Callable[[_ToolOptions], int] = getattr(
+        importlib.import_module(f"trinsq.tools.{name}"), f"run_{name}"
+    )
+    return run(options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     if command == "registry":
         return _registry(rest)
     if command == "stat":
-        return _stat(rest)
+        return _tool("stat", rest, parse_stat_args)
+    if command == "pub":
+        return _tool("pub", rest, parse_pub_args)
     if command in ("--version", "-version"):
         print(f"trinsq v{__version__} (nsqd v{NSQ_COMPAT_VERSION} compatible)")
         return 0

@@ -38,7 +38,16 @@ __all__ = [
 ]
 
 FlagKind = Literal[
-    "bool", "int", "string", "duration", "level", "list", "floats", "tlsrequired", "tlsversion"
+    "bool",
+    "int",
+    "string",
+    "duration",
+    "level",
+    "list",
+    "values",
+    "floats",
+    "tlsrequired",
+    "tlsversion",
 ]
 _Value = bool | int | float | str | list[str] | list[float]
 _TLS_VERSIONS = ("tls1.0", "tls1.1", "tls1.2", "tls1.3")
@@ -215,6 +224,8 @@ def _from_text(flag: Flag, text: str) -> _Value:
     if flag.kind == "list":
         # Go's StringArray (nsqd's repeatable flags): commas split one value into several.
         return [part.strip() for part in text.split(",")]
+    if flag.kind == "values":  # repeatable, each value whole (go-nsq's ConfigFlag: "name,value")
+        return [text]
     if flag.kind == "floats":  # nsqd's FloatArray, e.g. e2e percentiles "0.99,0.95"
         return [float(part) for part in text.split(",")]
     if flag.kind == "tlsrequired":
@@ -238,6 +249,7 @@ _EXPECTED = {
     "duration": 'a duration string like "60s" or integer milliseconds',
     "level": "a log level string",
     "list": "an array of strings or a comma-separated string",
+    "values": "an array of strings",
     "floats": "an array of numbers or a comma-separated string",
     "tlsrequired": 'a boolean or "tcp-https"',
     "tlsversion": "one of tls1.0, tls1.1, tls1.2, tls1.3",
@@ -266,7 +278,7 @@ def _from_toml(flag: Flag, value: object) -> _Value:
             return value / 1000  # go-options reads bare integers as milliseconds
     elif (
         isinstance(value, list)
-        and flag.kind == "list"
+        and flag.kind in ("list", "values")
         and all(isinstance(item, str) for item in value)
     ):
         return list(value)
@@ -303,6 +315,7 @@ _TYPE_NAMES = {
     "string": " string",
     "duration": " duration",
     "list": " value",
+    "values": " value",
 }
 
 
@@ -409,7 +422,7 @@ class FlagSet(Generic[_OptionsT]):
                 value = args.pop(0)
             try:
                 parsed = _from_text(flag, value)
-                if flag.kind in ("list", "floats"):  # repeatable: every use adds to the list
+                if flag.kind in ("list", "values", "floats"):  # repeatable: each use adds
                     previous = given.get(name, [])
                     assert isinstance(previous, list)
                     assert isinstance(parsed, list)

@@ -4,7 +4,6 @@ error lines."""
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import signal
 import ssl
@@ -18,7 +17,7 @@ import pytest
 import trio
 
 import trinsq
-from tests.support import RawClient, unused_port
+from tests.support import RawClient, run_trinsq, unused_port
 from tests.tlsutil import make_certificates
 from trinsq.common._httpclient import get
 
@@ -37,14 +36,7 @@ LOG_LINE = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d "
 async def _stat(
     *flags: str, timeout: float = 60, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    with trio.fail_after(timeout):
-        return await trio.run_process(
-            [sys.executable, "-m", "trinsq", "stat", *flags],
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-            env=None if env is None else {**os.environ, **env},
-        )
+    return await run_trinsq("stat", *flags, timeout=timeout, env=env)
 
 
 @asynccontextmanager
