@@ -111,6 +111,21 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated, of " + ",".join(sc.PUB_CLIENTS),
     )
 
+    p = scenario(
+        "client-sub",
+        "one consumer per Python NSQ client (trinsq.client, pynsq, gnsq, ansq), max in flight "
+        "2500, draining a pre-filled channel and finishing every message, side by side",
+    )
+    p.add_argument("--messages", type=int, default=200_000, help="messages pre-filled per run")
+    p.add_argument("--rdy", type=int, default=2500, help="the consumer's max in flight")
+    p.add_argument("--rounds", type=int, default=1, help="runs per client, order rotated")
+    p.add_argument(
+        "--clients",
+        type=lambda text: tuple(text.split(",")),
+        default=sc.SUB_CLIENTS,
+        help="comma-separated, of " + ",".join(sc.SUB_CLIENTS),
+    )
+
     p = scenario("consumers", "drain a pre-filled topic with 1, 10, 100 consumers on one channel")
     batch(p)
     duration(p, 60)
@@ -305,6 +320,7 @@ def _run(args: argparse.Namespace, target: Target) -> list[Report]:
         "client-pub": lambda: sc.client_pub(
             target, a.size, a.duration, a.callers, a.rounds, a.clients
         ),
+        "client-sub": lambda: sc.client_sub(target, a.size, a.messages, a.rdy, a.rounds, a.clients),
         "consumers": lambda: sc.consumers(
             target,
             a.counts,

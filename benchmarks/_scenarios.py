@@ -1,7 +1,8 @@
 """Every scenario, by name: each drives load-generator processes against a Target and reports.
 
 ``_throughput`` (writer, reader, pair, pub, consumers), ``_httppub``, ``_latency``,
-``_clientpub`` (client-pub: the Python clients' producers), ``_resources`` (rss-queued,
+``_clientpub`` (client-pub: the Python clients' producers), ``_clientsub`` (client-sub: their
+consumers), ``_resources`` (rss-queued,
 idle), ``_memrequest`` (mem-request), ``_fairness``, ``_topics`` (many topics and channels),
 ``_registry`` (lookup, against a registry) and ``_gencheck`` (the generators alone) hold them.
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from benchmarks._clientpub import CLIENTS as PUB_CLIENTS
 from benchmarks._clientpub import client_pub
+from benchmarks._clientsub import CLIENTS as SUB_CLIENTS
+from benchmarks._clientsub import client_sub
 from benchmarks._common import CPUS
 from benchmarks._fairness import fairness
 from benchmarks._gencheck import generator_check
@@ -28,7 +31,9 @@ __all__ = [
     "LOOKUP_ENDPOINTS",
     "MEM_REQUEST_CASES",
     "PUB_CLIENTS",
+    "SUB_CLIENTS",
     "client_pub",
+    "client_sub",
     "consumers",
     "fairness",
     "fill",

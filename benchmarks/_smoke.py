@@ -23,6 +23,7 @@ EXPECTED = {
     "pub": "in_flight_4_msgs_per_s",
     "http-pub": "connections_2_msgs_per_s",
     "client-pub": "trinsq_ratio_to_fastest_other",
+    "client-sub": "trinsq_ratio_to_fastest_other",
     "consumers": "c100_msgs_per_s",
     "latency": "p999_ms",
     "rss-queued": "rss_mib",
@@ -47,6 +48,7 @@ def smoke() -> int:
         reports.append(sc.pub(target, duration=0.5, in_flight=(1, 4)))
         reports.append(sc.http_pub(target, duration=0.5, connections=(1, 2)))
         reports.append(sc.client_pub(target, duration=0.5, callers=50))
+        reports.append(sc.client_sub(target, messages=2000, rdy=200))
         reports.append(sc.consumers(target, messages=2000, procs=2, duration=10))
         reports.append(sc.latency(target, rate=1000, warmup=0.2, duration=0.5))
         reports.append(sc.rss_queued(target, messages=2000, procs=2, settle=0.1))
