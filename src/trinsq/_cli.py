@@ -22,6 +22,7 @@ from trinsq.common._options import OptionError
 from trinsq.registry._flags import parse_registry_args
 from trinsq.tools._golog import go_log_line
 from trinsq.tools.stat._flags import parse_stat_args
+from trinsq.tools.tail._flags import parse_tail_args
 
 __all__ = ["main", "run"]
 
@@ -32,6 +33,7 @@ Commands:
   broker     run a message broker (a drop-in nsqd); see "trinsq broker --help"
   registry   run a registry (a drop-in nsqlookupd); see "trinsq registry --help"
   stat       poll a channel's stats across brokers (nsq_stat); see "trinsq stat --help"
+  tail       print a topic's messages (nsq_tail); see "trinsq tail --help"
 
 Flags:
   --version  print version string
@@ -83,6 +85,23 @@ def _stat(argv: list[str]) -> int:
     return run_stat(options)
 
 
+def _tail(argv: list[str]) -> int:
+    try:
+        options = parse_tail_args(argv)
+    except UsageError as exc:
+        print(f"trinsq tail: {exc}", file=sys.stderr)
+        return 2
+    if options is None:  # --version or --help, already printed
+        return 0
+    problem = options.problem()
+    if problem is not None:  # nsq_tail's log.Fatal
+        print(go_log_line(problem), file=sys.stderr)
+        return 1
+    from trinsq.tools.tail._run import run_tail  # the client only when consuming
+
+    return run_tail(options)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``trinsq`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     args = sys.argv[1:] if argv is None else argv
@@ -96,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return _registry(rest)
     if command == "stat":
         return _stat(rest)
+    if command == "tail":
+        return _tail(rest)
     if command in ("--version", "-version"):
         print(f"trinsq v{__version__} (nsqd v{NSQ_COMPAT_VERSION} compatible)")
         return 0

@@ -38,7 +38,16 @@ __all__ = [
 ]
 
 FlagKind = Literal[
-    "bool", "int", "string", "duration", "level", "list", "floats", "tlsrequired", "tlsversion"
+    "bool",
+    "int",
+    "string",
+    "duration",
+    "level",
+    "list",
+    "strings",
+    "floats",
+    "tlsrequired",
+    "tlsversion",
 ]
 _Value = bool | int | float | str | list[str] | list[float]
 _TLS_VERSIONS = ("tls1.0", "tls1.1", "tls1.2", "tls1.3")
@@ -215,6 +224,8 @@ def _from_text(flag: Flag, text: str) -> _Value:
     if flag.kind == "list":
         # Go's StringArray (nsqd's repeatable flags): commas split one value into several.
         return [part.strip() for part in text.split(",")]
+    if flag.kind == "strings":  # the tools' app.StringArray: each use is one whole value
+        return [text]
     if flag.kind == "floats":  # nsqd's FloatArray, e.g. e2e percentiles "0.99,0.95"
         return [float(part) for part in text.split(",")]
     if flag.kind == "tlsrequired":
@@ -238,6 +249,7 @@ _EXPECTED = {
     "duration": 'a duration string like "60s" or integer milliseconds',
     "level": "a log level string",
     "list": "an array of strings or a comma-separated string",
+    "strings": "an array of strings",
     "floats": "an array of numbers or a comma-separated string",
     "tlsrequired": 'a boolean or "tcp-https"',
     "tlsversion": "one of tls1.0, tls1.1, tls1.2, tls1.3",
@@ -303,6 +315,7 @@ _TYPE_NAMES = {
     "string": " string",
     "duration": " duration",
     "list": " value",
+    "strings": " value",
 }
 
 
@@ -409,7 +422,11 @@ class FlagSet(Generic[_OptionsT]):
                 value = args.pop(0)
             try:
                 parsed = _from_text(flag, value)
-                if flag.kind in ("list", "floats"):  # repeatable: every use adds to the list
+                if flag.kind in (
+                    "list",
+                    "strings",
+                    "floats",
+                ):  # repeatable: every use adds to the list
                     previous = given.get(name, [])
                     assert isinstance(previous, list)
                     assert isinstance(parsed, list)
