@@ -278,3 +278,33 @@ async def test_version() -> None:
     assert re.fullmatch(rb"trinsq tail v\S+ \(nsq_tail v1\.3\.0 compatible\)\n", result.stdout), (
         result.stdout
     )
+
+
+async def test_a_closed_stdout_is_fatal_and_the_unshown_message_requeued() -> None:
+    async with trinsq.open_broker() as broker:
+        await _publish(broker.tcp_address, TOPIC, [b"first"])
+        process = await trio.lowlevel.open_process(
+            _command(
+                f"--topic={TOPIC}", "--channel=keep", f"--nsqd-tcp-address={broker.tcp_address}"
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        tail = _Running(process)
+        with trio.fail_after(TIMEOUT):
+            assert await tail.line() == b"first"
+            assert process.stdout is not None
+            assert process.stderr is not None
+            await process.stdout.aclose()  # the reader goes away, as `| head -1` does
+            await _publish(broker.tcp_address, TOPIC, [b"second"])
+            errors = b""
+            while chunk := await process.stderr.receive_some(65536):
+                errors += chunk
+            status = await process.wait()
+        channel = await _channel(broker, TOPIC, "keep")
+    assert status == 1
+    assert re.search(
+        LOG_LINE + r"ERROR: failed to write to os.Stdout - write /dev/stdout: broken pipe\n",
+        errors.decode(),
+    )
+    assert (channel["depth"], channel["in_flight_count"], channel["requeue_count"]) == (1, 0, 1)
