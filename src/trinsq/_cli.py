@@ -13,7 +13,8 @@ import contextlib
 import logging
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import NoReturn, Protocol, TypeVar
 
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
 from trinsq.broker.config._flags import parse_broker_args
@@ -21,8 +22,8 @@ from trinsq.common._flagparse import UsageError
 from trinsq.common._options import OptionError
 from trinsq.registry._flags import parse_registry_args
 from trinsq.tools._golog import go_log_line
-from trinsq.tools.stat._flags import parse_stat_args
-from trinsq.tools.tail._flags import parse_tail_args
+from trinsq.tools.stat._flags import StatOptions, parse_stat_args
+from trinsq.tools.tail._flags import TailOptions, parse_tail_args
 
 __all__ = ["main", "run"]
 
@@ -68,38 +69,46 @@ def _registry(argv: list[str]) -> int:
     return run_registry(options)
 
 
-def _stat(argv: list[str]) -> int:
+class _ToolOptions(Protocol):
+    def problem(self) -> str | None: ...
+
+
+_ToolOptionsT = TypeVar("_ToolOptionsT", bound=_ToolOptions)
+
+
+def _tool(
+    name: str,
+    parse: Callable[[list[str]], _ToolOptionsT | None],
+    runner: Callable[[], Callable[[_ToolOptionsT], int]],
+    argv: list[str],
+) -> int:
+    """A tool's run: flag errors (status 2), its Go original's log.Fatal refusals (status 1),
+    then ``runner()``'s function, imported only now (trio and the client are not needed to
+    parse)."""
     try:
-        options = parse_stat_args(argv)
+        options = parse(argv)
     except UsageError as exc:
-        print(f"trinsq stat: {exc}", file=sys.stderr)
+        print(f"trinsq {name}: {exc}", file=sys.stderr)
         return 2
     if options is None:  # --version or --help, already printed
         return 0
     problem = options.problem()
-    if problem is not None:  # nsq_stat's log.Fatal
+    if problem is not None:
         print(go_log_line(problem), file=sys.stderr)
         return 1
-    from trinsq.tools.stat import run_stat  # trio and the HTTP client only when polling
-
-    return run_stat(options)
+    return runner()(options)
 
 
-def _tail(argv: list[str]) -> int:
-    try:
-        options = parse_tail_args(argv)
-    except UsageError as exc:
-        print(f"trinsq tail: {exc}", file=sys.stderr)
-        return 2
-    if options is None:  # --version or --help, already printed
-        return 0
-    problem = options.problem()
-    if problem is not None:  # nsq_tail's log.Fatal
-        print(go_log_line(problem), file=sys.stderr)
-        return 1
-    from trinsq.tools.tail._run import run_tail  # the client only when consuming
+def _stat_runner() -> Callable[[StatOptions], int]:
+    from trinsq.tools.stat import run_stat
 
-    return run_tail(options)
+    return run_stat
+
+
+def _tail_runner() -> Callable[[TailOptions], int]:
+    from trinsq.tools.tail._run import run_tail
+
+    return run_tail
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     if command == "registry":
         return _registry(rest)
     if command == "stat":
-        return _stat(rest)
+        return _tool("stat", parse_stat_args, _stat_runner, rest)
     if command == "tail":
-        return _tail(rest)
+        return _tool("tail", parse_tail_args, _tail_runner, rest)
     if command in ("--version", "-version"):
         print(f"trinsq v{__version__} (nsqd v{NSQ_COMPAT_VERSION} compatible)")
         return 0
