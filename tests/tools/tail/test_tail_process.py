@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ import trio
 
 import trinsq
 from tests.support import unused_port
+from tests.tlsutil import make_certificates
 from trinsq.client import open_producer
 from trinsq.common._httpclient import get
 
@@ -308,3 +310,22 @@ async def test_a_closed_stdout_is_fatal_and_the_unshown_message_requeued() -> No
         errors.decode(),
     )
     assert (channel["depth"], channel["in_flight_count"], channel["requeue_count"]) == (1, 0, 1)
+
+
+async def test_tls_through_consumer_opt(tmp_path: Path) -> None:
+    certificates = make_certificates(tmp_path)
+    async with trinsq.open_broker(**certificates.broker_options()) as broker:
+        await _publish(broker.tcp_address, TOPIC, [b"secret"])
+        tail = await _start(
+            f"--topic={TOPIC}",
+            "--channel=keep",
+            f"--nsqd-tcp-address={broker.tcp_address}",
+            "--consumer-opt=tls_v1",
+            f"--consumer-opt=tls_root_ca_file,{certificates.ca_file}",
+        )
+        with trio.fail_after(TIMEOUT):
+            assert await tail.line() == b"secret"
+            (client,) = (await _channel(broker, TOPIC, "keep"))["clients"]
+            status, _ = await tail.stop(signal.SIGTERM)
+    assert status == 0
+    assert client["tls"] is True
