@@ -23,8 +23,6 @@ from trinsq.common._flagparse import UsageError
 from trinsq.common._options import OptionError
 from trinsq.registry._flags import parse_registry_args
 from trinsq.tools._golog import go_log_line
-from trinsq.tools.pub._flags import parse_pub_args
-from trinsq.tools.stat._flags import parse_stat_args
 
 __all__ = ["main", "run"]
 
@@ -36,6 +34,7 @@ Commands:
   registry   run a registry (a drop-in nsqlookupd); see "trinsq registry --help"
   stat       poll a channel's stats across brokers (nsq_stat); see "trinsq stat --help"
   pub        publish stdin, split on a delimiter, to a topic (to_nsq); see "trinsq pub --help"
+  tail       print a topic's messages (nsq_tail); see "trinsq tail --help"
 
 Flags:
   --version  print version string
@@ -107,10 +106,20 @@ def main(argv: list[str] | None = None) -> int:
         return _broker(rest)
     if command == "registry":
         return _registry(rest)
+    # A tool's modules (and the client they run on) load only when that tool runs: a broker
+    # or a registry starts without them.
     if command == "stat":
+        from trinsq.tools.stat import parse_stat_args
+
         return _tool("stat", rest, parse_stat_args)
     if command == "pub":
+        from trinsq.tools.pub import parse_pub_args
+
         return _tool("pub", rest, parse_pub_args)
+    if command == "tail":
+        from trinsq.tools.tail import parse_tail_args
+
+        return _tool("tail", rest, parse_tail_args)
     if command in ("--version", "-version"):
         print(f"trinsq v{__version__} (nsqd v{NSQ_COMPAT_VERSION} compatible)")
         return 0
