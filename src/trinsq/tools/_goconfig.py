@@ -18,7 +18,7 @@ import attrs
 
 from trinsq.common._durations import format_go_duration, parse_go_duration
 
-__all__ = ["ConfigFlagError", "client_config_values"]
+__all__ = ["ConfigFlagError", "client_config_values", "flag_config_values"]
 
 _Kind = Literal["duration", "int", "uint", "float", "bool", "string", "strategy"]
 
@@ -223,4 +223,20 @@ def client_config_values(texts: Iterable[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for text in texts:
         parse_config_flag(text, values)
+    return values
+
+
+def flag_config_values(texts: Iterable[str], flag: str) -> dict[str, Any]:
+    """:func:`client_config_values` of a tool's repeatable ``flag`` (``consumer-opt``,
+    ``producer-opt``), its refusal worded as Go's flag package reports it.
+
+    Raises:
+        ConfigFlagError: ``invalid value "<value>" for flag -<flag>: <go-nsq's error>``.
+    """
+    values: dict[str, Any] = {}
+    for text in texts:
+        try:
+            parse_config_flag(text, values)
+        except ConfigFlagError as exc:
+            raise ConfigFlagError(f"invalid value {_quote(text)} for flag -{flag}: {exc}") from None
     return values

@@ -18,7 +18,7 @@ from trinsq._version import NSQ_COMPAT_VERSION, __version__
 from trinsq.client import ClientConfig
 from trinsq.client._connection import split_address
 from trinsq.common._flagparse import FlagSet, UsageError, option, option_flags
-from trinsq.tools._configflag import ConfigFlagError, config_fields
+from trinsq.tools._goconfig import ConfigFlagError, flag_config_values
 
 __all__ = ["USER_AGENT", "PubOptions", "parse_pub_args"]
 
@@ -110,7 +110,7 @@ def parse_pub_args(argv: list[str]) -> PubOptions | None:
     options = _PUB.parse(argv)
     if options is not None:
         try:
-            options.config_fields = config_fields(options.producer_opt, "producer-opt")
+            options.config_fields = flag_config_values(options.producer_opt, "producer-opt")
         except ConfigFlagError as exc:
             raise UsageError(str(exc)) from None
     return options

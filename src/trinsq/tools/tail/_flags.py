@@ -16,7 +16,7 @@ import attrs
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
 from trinsq.common._flagparse import Flag, FlagSet, UsageError, option, option_flags
 from trinsq.protocol import is_valid_channel_name, is_valid_topic_name
-from trinsq.tools._goconfig import ConfigFlagError, parse_config_flag
+from trinsq.tools._goconfig import ConfigFlagError, flag_config_values
 
 if TYPE_CHECKING:  # the client (and trio) are imported only when consuming
     from trinsq.client import ClientConfig
@@ -71,11 +71,10 @@ class TailOptions:
         """
         if not self.channel:
             self.channel = ephemeral_channel()
-        for text in self.consumer_opt:
-            try:
-                parse_config_flag(text, self.config_values)
-            except ConfigFlagError as exc:
-                raise UsageError(f'invalid value "{text}" for flag -consumer-opt: {exc}') from None
+        try:
+            self.config_values.update(flag_config_values(self.consumer_opt, "consumer-opt"))
+        except ConfigFlagError as exc:
+            raise UsageError(str(exc)) from None
 
     def problem(self) -> str | None:
         """nsq_tail's start-up refusal, word for word, or None when the options can be used."""
