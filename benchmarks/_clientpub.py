@@ -20,11 +20,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from statistics import mean
+from typing import Any
 
-from benchmarks._common import BrokerCpu, delete_topic, unique
-from benchmarks._procs import Go, Result, generator_cpu, run_workers
-from benchmarks._report import Report, window
+from benchmarks._clientrace import race
+from benchmarks._common import delete_topic, unique
+from benchmarks._procs import Go, Result
+from benchmarks._report import Report
 from benchmarks._target import Target
 
 CLIENTS = ("trinsq", "pynsq", "gnsq", "ansq")
@@ -198,37 +199,14 @@ def client_pub(
 ) -> Report:
     """Each client's producer in turn, ``rounds`` times: msg/s and trinsq's ratio."""
     report = Report("client-pub")
-    rates: dict[str, list[float]] = {name: [] for name in clients}
-    for round_index in range(rounds):
-        shift = round_index % len(clients)
-        for name in [*clients[shift:], *clients[:shift]]:
-            topic = unique(f"client_pub_{name}")
-            kwargs = dict(
-                address=target.tcp, topic=topic, size=size, duration=duration, callers=callers
-            )
-            meter = BrokerCpu(target)
-            results = run_workers(
-                WORKERS[name], [kwargs], timeout=duration + 120, on_start=meter.begin
-            )
-            delete_topic(target, topic)
-            count, seconds = window(results)
-            rates[name].append(count / seconds)
-            cpu = f"client CPU {generator_cpu(results):.0f}%"
-            broker = meter.percent()
-            if broker is not None:
-                cpu += f", broker CPU {broker:.0f}%"
-            report.add(
-                f"{name}: {count} msgs in {seconds:.3f}s - {count / seconds:.0f} msg/s "
-                f"({callers} callers, one connection; {cpu})"
-            )
-    for name, values in rates.items():
-        report.metrics[f"{name}_msgs_per_s"] = round(mean(values))
-    others = [name for name in clients if name != "trinsq"]
-    if "trinsq" in clients and others:
-        fastest = max(others, key=lambda name: report.metrics[f"{name}_msgs_per_s"])
-        ratio = report.metrics["trinsq_msgs_per_s"] / max(
-            report.metrics[f"{fastest}_msgs_per_s"], 1
-        )
-        report.metrics["trinsq_ratio_to_fastest_other"] = round(ratio, 2)
-        report.add(f"trinsq.client / fastest other ({fastest}): {ratio:.2f}x")
+
+    def prepare(name: str) -> dict[str, Any]:
+        topic = unique(f"client_pub_{name}")
+        return dict(address=target.tcp, topic=topic, size=size, duration=duration, callers=callers)
+
+    def finish(name: str, kwargs: dict[str, Any]) -> None:
+        delete_topic(target, kwargs["topic"])
+
+    how = f"{callers} callers, one connection"
+    race(report, target, WORKERS, clients, rounds, prepare, finish, duration + 120, how)
     return report

@@ -24,12 +24,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from statistics import mean
+from typing import Any
 
-from benchmarks._common import BrokerCpu, delete_topic, unique
-from benchmarks._procs import Go, Result, generator_cpu, run_workers
+from benchmarks._clientrace import race
+from benchmarks._common import delete_topic, unique
+from benchmarks._procs import Go, Result
 from benchmarks._pub import ensure_channel
-from benchmarks._report import Report, window
+from benchmarks._report import Report
 from benchmarks._target import Target, http_get
 from benchmarks._throughput import fill
 
@@ -205,40 +206,19 @@ def client_sub(
 ) -> Report:
     """Each client's consumer in turn, ``rounds`` times: msg/s and trinsq's ratio."""
     report = Report("client-sub")
-    rates: dict[str, list[float]] = {name: [] for name in clients}
-    for round_index in range(rounds):
-        shift = round_index % len(clients)
-        for name in [*clients[shift:], *clients[:shift]]:
-            topic, channel = unique(f"client_sub_{name}"), "ch"
-            ensure_channel(target.tcp, topic, channel)
-            fill(target, topic, messages, procs=1, size=size, batch_size=200)
-            kwargs = dict(
-                address=target.tcp, topic=topic, channel=channel, expected=messages, rdy=rdy
-            )
-            meter = BrokerCpu(target)
-            results = run_workers(WORKERS[name], [kwargs], timeout=timeout, on_start=meter.begin)
-            left = _left_in(target, topic, channel)
-            delete_topic(target, topic)
-            if left:
-                raise RuntimeError(f"{name}: {left} messages still in the channel after the run")
-            count, seconds = window(results)
-            rates[name].append(count / seconds)
-            cpu = f"client CPU {generator_cpu(results):.0f}%"
-            broker = meter.percent()
-            if broker is not None:
-                cpu += f", broker CPU {broker:.0f}%"
-            report.add(
-                f"{name}: {count} msgs in {seconds:.3f}s - {count / seconds:.0f} msg/s "
-                f"(max in flight {rdy}, one connection; {cpu})"
-            )
-    for name, values in rates.items():
-        report.metrics[f"{name}_msgs_per_s"] = round(mean(values))
-    others = [name for name in clients if name != "trinsq"]
-    if "trinsq" in clients and others:
-        fastest = max(others, key=lambda name: report.metrics[f"{name}_msgs_per_s"])
-        ratio = report.metrics["trinsq_msgs_per_s"] / max(
-            report.metrics[f"{fastest}_msgs_per_s"], 1
-        )
-        report.metrics["trinsq_ratio_to_fastest_other"] = round(ratio, 2)
-        report.add(f"trinsq.client / fastest other ({fastest}): {ratio:.2f}x")
+
+    def prepare(name: str) -> dict[str, Any]:
+        topic, channel = unique(f"client_sub_{name}"), "ch"
+        ensure_channel(target.tcp, topic, channel)
+        fill(target, topic, messages, procs=1, size=size, batch_size=200)
+        return dict(address=target.tcp, topic=topic, channel=channel, expected=messages, rdy=rdy)
+
+    def finish(name: str, kwargs: dict[str, Any]) -> None:
+        left = _left_in(target, kwargs["topic"], kwargs["channel"])
+        delete_topic(target, kwargs["topic"])
+        if left:
+            raise RuntimeError(f"{name}: {left} messages still in the channel after the run")
+
+    how = f"max in flight {rdy}, one connection"
+    race(report, target, WORKERS, clients, rounds, prepare, finish, timeout, how)
     return report
