@@ -13,7 +13,8 @@ import contextlib
 import logging
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import NoReturn, Protocol, TypeVar
 
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
 from trinsq.broker.config._flags import parse_broker_args
@@ -21,7 +22,9 @@ from trinsq.common._flagparse import UsageError
 from trinsq.common._options import OptionError
 from trinsq.registry._flags import parse_registry_args
 from trinsq.tools._golog import go_log_line
-from trinsq.tools.stat._flags import parse_stat_args
+from trinsq.tools.stat._flags import StatOptions, parse_stat_args
+from trinsq.tools.tofile._flags import parse_to_file_args
+from trinsq.tools.tofile._options import ToFileOptions
 
 __all__ = ["main", "run"]
 
@@ -32,6 +35,7 @@ Commands:
   broker     run a message broker (a drop-in nsqd); see "trinsq broker --help"
   registry   run a registry (a drop-in nsqlookupd); see "trinsq registry --help"
   stat       poll a channel's stats across brokers (nsq_stat); see "trinsq stat --help"
+  to-file    write topics' messages to rotated files (nsq_to_file); see "trinsq to-file --help"
 
 Flags:
   --version  print version string
@@ -66,21 +70,46 @@ def _registry(argv: list[str]) -> int:
     return run_registry(options)
 
 
-def _stat(argv: list[str]) -> int:
+class _ToolOptions(Protocol):
+    def problem(self) -> str | None: ...
+
+
+_OptionsT = TypeVar("_OptionsT", bound=_ToolOptions)
+
+
+def _tool(
+    name: str,
+    argv: list[str],
+    parse: Callable[[list[str]], _OptionsT | None],
+    run: Callable[[], Callable[[_OptionsT], int]],
+) -> int:
+    """``trinsq <name>``: a Go NSQ tool's flags (status 2 when they do not parse), its start-up
+    refusals (its log.Fatal: a timestamped line, status 1), then ``run()(options)``; ``run``
+    imports the tool's I/O (trio, the clients) only when it runs."""
     try:
-        options = parse_stat_args(argv)
+        options = parse(argv)
     except UsageError as exc:
-        print(f"trinsq stat: {exc}", file=sys.stderr)
+        print(f"trinsq {name}: {exc}", file=sys.stderr)
         return 2
     if options is None:  # --version or --help, already printed
         return 0
     problem = options.problem()
-    if problem is not None:  # nsq_stat's log.Fatal
+    if problem is not None:
         print(go_log_line(problem), file=sys.stderr)
         return 1
-    from trinsq.tools.stat import run_stat  # trio and the HTTP client only when polling
+    return run()(options)
 
-    return run_stat(options)
+
+def _run_stat() -> Callable[[StatOptions], int]:
+    from trinsq.tools.stat import run_stat
+
+    return run_stat
+
+
+def _run_to_file() -> Callable[[ToFileOptions], int]:
+    from trinsq.tools.tofile import run_to_file
+
+    return run_to_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     if command == "registry":
         return _registry(rest)
     if command == "stat":
-        return _stat(rest)
+        return _tool("stat", rest, parse_stat_args, _run_stat)
+    if command == "to-file":
+        return _tool("to-file", rest, parse_to_file_args, _run_to_file)
     if command in ("--version", "-version"):
         print(f"trinsq v{__version__} (nsqd v{NSQ_COMPAT_VERSION} compatible)")
         return 0
