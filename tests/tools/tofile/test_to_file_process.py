@@ -37,7 +37,7 @@ class ToFile:
 
     async def stop(self, signum: int = signal.SIGTERM) -> int:
         self.process.send_signal(signum)
-        with trio.fail_after(60):
+        with trio.fail_after(40):
             return await self.process.wait()
 
     @property
@@ -60,7 +60,7 @@ async def _to_file(tmp_path: Path, *flags: str) -> AsyncIterator[ToFile]:
             await process.wait()
 
 
-async def _until(condition: Callable[[], Any], what: str, timeout: float = 60) -> None:
+async def _until(condition: Callable[[], Any], what: str, timeout: float = 40) -> None:
     """Poll ``condition`` (sync or async) until true: the process's progress shows only in the
     broker's stats and on disk. ``what`` names the wait in a timeout's message."""
     with trio.move_on_after(timeout):
@@ -270,8 +270,30 @@ async def test_topic_pattern_discovers_matching_topics_through_the_registry(
     assert "WARN: skipping topic other (doesn't match pattern ^t[0-9])\n" in to_file.stderr
 
 
+async def test_a_disk_failure_is_fatal_and_leaves_the_message_unfinished(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    async with trinsq.open_broker() as broker:
+        http = broker.http_address
+        assert http is not None
+        await _publish(broker, "clicks", [b"lost?"])
+        flags = ["--topic=clicks", f"--nsqd-tcp-address={broker.tcp_address}"]
+        async with _to_file(tmp_path, *flags, f"--output-dir={blocker}/out") as to_file:
+            with trio.fail_after(40):
+                assert await to_file.process.wait() == 1
+        channel = await _channel(http, "clicks")
+        assert channel is not None
+        # never finished: still in flight until nsqd's timeout gives it to another consumer
+        assert (channel["depth"], channel["in_flight_count"]) == (0, 1)
+    assert re.search(
+        r" FATAL: \[clicks/nsq_to_file\] writing message to disk: .*Not a directory",
+        to_file.stderr,
+    )
+    assert "Traceback" not in to_file.stderr
+
+
 async def _run(*flags: str) -> subprocess.CompletedProcess[bytes]:
-    with trio.fail_after(60):
+    with trio.fail_after(40):
         return await trio.run_process(
             [sys.executable, "-m", "trinsq", "to-file", *flags],
             capture_stdout=True,
