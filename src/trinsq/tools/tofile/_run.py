@@ -138,13 +138,14 @@ class _Router:
         whether the router is done."""
         logger = self._logger
         synced = 0
+        now = _now()  # the batch arrived together: one moment for its names and rotations
         try:
             for item in batch:
                 if isinstance(item, Message):
-                    if logger.handle_message(item.body, _now()):
+                    if logger.handle_message(item.body, now):
                         synced += logger.sync_records()
                 elif item is _Event.TICK:
-                    synced += logger.tick(_now())
+                    synced += logger.tick(now)
                 elif item is _Event.TERM:
                     synced += logger.sync_records()
                 else:  # HUP, END
