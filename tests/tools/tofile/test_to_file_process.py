@@ -123,6 +123,13 @@ def _files(directory: Path) -> list[str]:
     return sorted(path.name for path in directory.iterdir() if path.is_file())
 
 
+def _written(directory: Path) -> list[tuple[str, bytes]]:
+    """Each file's name (its hour as HOUR) and contents."""
+    return [
+        (re.sub(HOUR, "HOUR", name), (directory / name).read_bytes()) for name in _files(directory)
+    ]
+
+
 def _lines(data: bytes) -> list[bytes]:
     assert data.endswith(b"\n")
     return data[:-1].split(b"\n")
@@ -221,12 +228,10 @@ async def test_rotate_interval_closes_an_idle_file_and_the_next_message_opens_th
             await _until(lambda: len(_files(out)) == 2, "the second file rotated")
             assert _files(work) == []  # --skip-empty-files: no empty file opened meanwhile
             assert await to_file.stop() == 0, to_file.stderr
-    names = _files(out)
-    assert [re.sub(HOUR, "HOUR", name) for name in names] == [
-        f"clicks.{HOST}-000000.HOUR.log",
-        f"clicks.{HOST}-000001.HOUR.log",
+    assert _written(out) == [
+        (f"clicks.{HOST}-000000.HOUR.log", b"first\n"),
+        (f"clicks.{HOST}-000001.HOUR.log", b"second\n"),
     ]
-    assert [(out / name).read_bytes() for name in names] == [b"first\n", b"second\n"]
     assert "since last open, rotating..." in to_file.stderr
 
 
@@ -261,12 +266,10 @@ async def test_topic_pattern_discovers_matching_topics_through_the_registry(
         await _finished_once(http, "t1", 1)
         await _finished_once(http, "t2", 1)
         assert await _channel(http, "other") is None
-    names = _files(out)
-    assert [re.sub(HOUR, "HOUR", name) for name in names] == [
-        f"t1.{HOST}.HOUR.log",
-        f"t2.{HOST}.HOUR.log",
+    assert _written(out) == [
+        (f"t1.{HOST}.HOUR.log", b"t1 message\n"),
+        (f"t2.{HOST}.HOUR.log", b"t2 message\n"),
     ]
-    assert [(out / name).read_bytes() for name in names] == [b"t1 message\n", b"t2 message\n"]
     assert "WARN: skipping topic other (doesn't match pattern ^t[0-9])\n" in to_file.stderr
 
 

@@ -7,7 +7,7 @@ line (:meth:`ToFileOptions.problem`, exit status 1).
 from __future__ import annotations
 
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
-from trinsq.common._flagparse import Flag, FlagSet, option_flags
+from trinsq.tools._toolflags import tool_flags
 from trinsq.tools.tofile._options import ToFileOptions
 
 __all__ = ["USER_AGENT", "parse_to_file_args"]
@@ -15,24 +15,10 @@ __all__ = ["USER_AGENT", "parse_to_file_args"]
 #: nsq_to_file sets its own user agent on every consumer
 USER_AGENT = f"trinsq-to-file/{__version__} nsq_to_file/{NSQ_COMPAT_VERSION}"
 
-_TO_FILE = FlagSet(
-    program="trinsq to-file",
-    version_line=f"trinsq to-file v{__version__} (nsq_to_file v{NSQ_COMPAT_VERSION} compatible)",
-    flags=(
-        Flag("version", "bool", "print version string", sets_option=False),
-        *option_flags(ToFileOptions),
-    ),
-    options=ToFileOptions,
-)
+_TO_FILE = tool_flags("to-file", "nsq_to_file", ToFileOptions, "print version string")
 
 
 def parse_to_file_args(argv: list[str]) -> ToFileOptions | None:
-    """ToFileOptions from nsq_to_file-style arguments (without the program name), not yet
-    checked (see :meth:`ToFileOptions.problem`).
-
-    Returns None when the request was --version or --help, which have been printed to stdout.
-
-    Raises:
-        UsageError: for an unknown flag or a value that does not parse.
-    """
+    """ToFileOptions from nsq_to_file-style arguments, not yet checked (see
+    :meth:`ToFileOptions.problem`); None after --version or --help (see :func:`tool_flags`)."""
     return _TO_FILE.parse(argv)
