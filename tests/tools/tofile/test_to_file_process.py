@@ -262,7 +262,7 @@ async def test_topic_pattern_discovers_matching_topics_through_the_registry(
         async with _to_file(tmp_path, *flags) as to_file:
             await _until(_all_delivered(http, "t1"), "t1 delivered")
             await _until(_all_delivered(http, "t2"), "t2 delivered")
-            assert await to_file.stop() == 0, to_file.stderr
+            assert await to_file.stop(signal.SIGINT) == 0, to_file.stderr
         await _finished_once(http, "t1", 1)
         await _finished_once(http, "t2", 1)
         assert await _channel(http, "other") is None
@@ -295,6 +295,19 @@ async def test_a_disk_failure_is_fatal_and_leaves_the_message_unfinished(tmp_pat
     assert "Traceback" not in to_file.stderr
 
 
+async def test_a_topic_that_cannot_start_is_logged_and_left_out(tmp_path: Path) -> None:
+    # go-nsq refuses the config: nsq_to_file logs it and runs on until told to stop
+    flags = ["--topic=clicks", "--nsqd-tcp-address=127.0.0.1:4150", "--max-in-flight=-1"]
+    async with _to_file(tmp_path, *flags, f"--output-dir={tmp_path}") as to_file:
+        await _until(lambda: "couldn't create logger" in to_file.stderr, "the refusal logged")
+        assert await to_file.stop() == 0, to_file.stderr
+    assert re.search(
+        r" ERROR: couldn't create logger for new topic clicks: max_in_flight must be in ",
+        to_file.stderr,
+    )
+    assert "Traceback" not in to_file.stderr
+
+
 async def _run(*flags: str) -> subprocess.CompletedProcess[bytes]:
     with trio.fail_after(40):
         return await trio.run_process(
@@ -316,6 +329,9 @@ async def test_refusals_are_nsq_to_files_fatal_lines_and_bad_flags_usage_errors(
     result = await _run("--nsqd-tcp-address=127.0.0.1:4150", "--gzip-level=10", "--topic=a")
     assert result.returncode == 1
     assert result.stderr.decode().endswith(" invalid --gzip-level value (10), should be 1-9\n")
+    result = await _run("--nsqd-tcp-address=127.0.0.1:4150", "--topic=a", "--sync-interval=0s")
+    assert result.returncode == 1
+    assert result.stderr.decode().endswith(" --sync-interval should be positive\n")
     result = await _run("--rotate-size=big")
     assert result.returncode == 2
     assert result.stderr.decode().startswith('trinsq to-file: invalid value "big" for flag')

@@ -167,7 +167,6 @@ class _ToFile:
     def __init__(self, options: ToFileOptions, nursery: trio.Nursery) -> None:
         self._options = options
         self._nursery = nursery
-        self._config = ClientConfig(max_in_flight=options.max_in_flight, user_agent=USER_AGENT)
         self._topics: set[str] = set()
         self._routers: list[_Router] = []
         self._stopping = False
@@ -192,12 +191,15 @@ class _ToFile:
         opened = False
         try:
             logger = FileLogger(options, topic)
+            # refused values (a negative --max-in-flight) leave the topic out, as go-nsq's
+            # config check does in nsq_to_file
+            config = ClientConfig(max_in_flight=options.max_in_flight, user_agent=USER_AGENT)
             async with open_consumer(
                 topic,
                 options.channel,
                 nsqd_tcp_addresses=options.nsqd_tcp_address,
                 lookupd_http_addresses=options.lookupd_http_address,
-                config=self._config,
+                config=config,
             ) as consumer:
                 opened = True
                 router = _Router(logger, consumer, options)
@@ -216,8 +218,8 @@ class _ToFile:
         registries' topics every --topic-refresh (the first after one period)."""
         options = self._options
         self.update_topics(options.topic)
-        if options.topic:
-            return
+        if options.topic or options.topic_refresh <= 0:
+            return  # Go's time.Tick gives no ticks for a period <= 0
         with self._discovery:
             while True:
                 await trio.sleep(options.topic_refresh)
