@@ -35,6 +35,7 @@ Commands:
   stat       poll a channel's stats across brokers (nsq_stat); see "trinsq stat --help"
   pub        publish stdin, split on a delimiter, to a topic (to_nsq); see "trinsq pub --help"
   tail       print a topic's messages (nsq_tail); see "trinsq tail --help"
+  to-file    write topics' messages to rotated files (nsq_to_file); see "trinsq to-file --help"
 
 Flags:
   --version  print version string
@@ -73,9 +74,16 @@ class _ToolOptions(Protocol):
     def problem(self) -> str | None: ...
 
 
-def _tool(name: str, argv: list[str], parse: Callable[[list[str]], _ToolOptions | None]) -> int:
+def _tool(
+    name: str,
+    argv: list[str],
+    parse: Callable[[list[str]], _ToolOptions | None],
+    module: str = "",
+) -> int:
     """``trinsq <name>``: a Go NSQ tool's flags (status 2 when they do not parse), its start-up
-    refusals (a fatal log line, status 1), then ``trinsq.tools.<name>.run_<name>``."""
+    refusals (a fatal log line, status 1), then ``trinsq.tools.<module>.run_<module>`` (the
+    module is the name, ``to-file``'s is ``tofile``)."""
+    module = module or name
     try:
         options = parse(argv)
     except UsageError as exc:
@@ -90,7 +98,7 @@ def _tool(name: str, argv: list[str], parse: Callable[[list[str]], _ToolOptions 
     # trio and the clients are imported only to run; looked up at call time so tests can
     # stand in for the run
     run: Callable[[_ToolOptions], int] = getattr(
-        importlib.import_module(f"trinsq.tools.{name}"), f"run_{name}"
+        importlib.import_module(f"trinsq.tools.{module}"), f"run_{module}"
     )
     return run(options)
 
@@ -120,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         from trinsq.tools.tail import parse_tail_args
 
         return _tool("tail", rest, parse_tail_args)
+    if command == "to-file":
+        from trinsq.tools.tofile import parse_to_file_args
+
+        return _tool("to-file", rest, parse_to_file_args, "tofile")
     if command in ("--version", "-version"):
         print(f"trinsq v{__version__} (nsqd v{NSQ_COMPAT_VERSION} compatible)")
         return 0

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import attrs
 
-from trinsq._version import NSQ_COMPAT_VERSION, __version__
-from trinsq.common._flagparse import Flag, FlagSet, option, option_flags
+from trinsq.common._flagparse import option
+from trinsq.tools._toolflags import tool_flags
 
 __all__ = ["StatOptions", "parse_stat_args"]
 
@@ -61,15 +61,7 @@ class StatOptions:
         return None
 
 
-_STAT = FlagSet(
-    program="trinsq stat",
-    version_line=f"trinsq stat v{__version__} (nsq_stat v{NSQ_COMPAT_VERSION} compatible)",
-    flags=(
-        Flag("version", "bool", "print version", sets_option=False),
-        *option_flags(StatOptions),
-    ),
-    options=StatOptions,
-)
+_STAT = tool_flags("stat", "nsq_stat", StatOptions, "print version")
 
 
 def parse_stat_args(argv: list[str]) -> StatOptions | None:

@@ -35,7 +35,7 @@ import logging
 import os
 import socket
 import zlib
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import BinaryIO
 
 from trinsq.common._durations import format_go_duration
@@ -86,6 +86,9 @@ class FileLogger:
         self.filesize = 0
         self.rev = 0
         self.pending = 0  # messages written since the last sync: not yet to be finished
+        # current_filename's last moment and answer
+        self._named_at: tuple[datetime, tzinfo | None] | None = None
+        self._name_now = ""
 
     @property
     def path(self) -> str | None:
@@ -154,7 +157,12 @@ class FileLogger:
     # -- the file ----------------------------------------------------------------------------
 
     def current_filename(self, now: datetime) -> str:
-        return with_datetime(self._pattern, self._options.datetime_format, now)
+        # checked before every message: a batch written at one moment formats the time once
+        moment = (now, now.tzinfo)  # an equal instant in another zone is another name
+        if moment != self._named_at:
+            self._named_at = moment
+            self._name_now = with_datetime(self._pattern, self._options.datetime_format, now)
+        return self._name_now
 
     def needs_rotation(self, now: datetime) -> bool:
         if self._out is None:

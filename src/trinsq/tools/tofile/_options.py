@@ -112,4 +112,8 @@ class ToFileOptions:
             return "--topic or --topic-pattern required"
         if not self.topic and not self.lookupd_http_address:
             return "--lookupd-http-address must be specified when no --topic specified"
+        if self.sync_interval <= 0:
+            # nsq_to_file panics here (its router's ticker: "non-positive interval for
+            # NewTicker"); refused in the same shape as the other durations instead
+            return "--sync-interval should be positive"
         return None
