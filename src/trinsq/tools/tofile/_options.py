@@ -7,9 +7,12 @@ wired to trinsq's client, reads the rest.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
-from trinsq.common._flagparse import option
+from trinsq.common._flagparse import UsageError, option
+from trinsq.tools._goconfig import ConfigFlagError, flag_config_values
 from trinsq.tools.tofile._naming import DEFAULT_DATETIME_FORMAT, DEFAULT_FILENAME_FORMAT
 
 __all__ = ["ToFileOptions"]
@@ -81,6 +84,16 @@ class ToFileOptions:
     topic: list[str] = option(
         factory=list, usage="nsq topic (may be given multiple times)", kind="list"
     )
+    consumer_opt: list[str] = option(
+        factory=list,
+        usage=(
+            "option to passthrough to nsq.Consumer (may be given multiple times, "
+            "http://godoc.org/github.com/nsqio/go-nsq#Config)"
+        ),
+        kind="values",
+    )
+    #: ClientConfig keywords set by ``consumer_opt`` (filled in by :meth:`validate`).
+    config_values: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def work_directory(self) -> str:
@@ -92,7 +105,16 @@ class ToFileOptions:
         return self.rotate_size > 0 or self.rotate_interval > 0
 
     def validate(self) -> None:
-        """Nothing: nsq_to_file's checks are fatal log lines, see :meth:`problem`."""
+        """go-nsq's ``ConfigFlag.Set`` on every ``--consumer-opt``, as flag parsing does (the
+        other checks are fatal log lines, see :meth:`problem`).
+
+        Raises:
+            UsageError: Go's flag error for the first value go-nsq refuses.
+        """
+        try:
+            self.config_values.update(flag_config_values(self.consumer_opt, "consumer-opt"))
+        except ConfigFlagError as exc:
+            raise UsageError(str(exc)) from None
 
     def problem(self) -> str | None:
         """nsq_to_file's start-up refusal, word for word, or None when the options can be used."""

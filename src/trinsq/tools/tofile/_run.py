@@ -193,7 +193,13 @@ class _ToFile:
             logger = FileLogger(options, topic)
             # refused values (a negative --max-in-flight) leave the topic out, as go-nsq's
             # config check does in nsq_to_file
-            config = ClientConfig(max_in_flight=options.max_in_flight, user_agent=USER_AGENT)
+            config = ClientConfig(
+                **{
+                    **options.config_values,  # --consumer-opt; the flags below win
+                    "max_in_flight": options.max_in_flight,
+                    "user_agent": USER_AGENT,
+                }
+            )
             async with open_consumer(
                 topic,
                 options.channel,
