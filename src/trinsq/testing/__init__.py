@@ -12,6 +12,9 @@ Installing trinsq registers a pytest plugin (entry point ``pytest11``, module
   gracefully after the test;
 - ``trinsq_producer``: a :mod:`trinsq.client` producer connected to ``trinsq_broker``.
 
+For test suites that are not Trio, ``trinsq_nsqd`` is one broker process per session
+(:func:`start_broker_process`), emptied for each test.
+
 Options come from markers: ``@pytest.mark.trinsq(msg_timeout=5)`` for the brokers (the
 broker fixtures and every broker of the cluster), ``@pytest.mark.trinsq_registry(...)`` for the
 registries, ``@pytest.mark.trinsq_cluster(brokers=3, registries=2)`` for the cluster's shape.
@@ -20,4 +23,6 @@ Every test gets fresh servers: starting one in-process costs a few milliseconds.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from trinsq.testing._process import BrokerProcess, start_broker_process
+
+__all__ = ["BrokerProcess", "start_broker_process"]

@@ -6,7 +6,7 @@ one, so the plugin costs nothing to a test run that does not.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,11 +14,15 @@ import pytest
 if TYPE_CHECKING:
     from trinsq import RunningBroker, RunningCluster, RunningRegistry
     from trinsq.client import Producer
+    from trinsq.testing._process import BrokerProcess
 
 __all__ = [
     "trinsq_broker",
     "trinsq_broker_factory",
+    "trinsq_broker_process",
+    "trinsq_broker_process_args",
     "trinsq_cluster",
+    "trinsq_nsqd",
     "trinsq_producer",
     "trinsq_registry",
 ]
@@ -121,3 +125,33 @@ async def trinsq_producer(trinsq_broker: RunningBroker) -> AsyncIterator[Produce
 
     async with open_producer(trinsq_broker.tcp_address) as producer:
         yield producer
+
+
+# -- for test suites that are not Trio ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def trinsq_broker_process_args() -> list[str]:
+    """Extra flags for the session's broker process (override this fixture in a conftest.py,
+    e.g. ``return ["--msg-timeout=5s"]``)."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def trinsq_broker_process(trinsq_broker_process_args: list[str]) -> Iterator[BrokerProcess]:
+    """One ``trinsq broker`` process for the whole session, stopped (SIGTERM) at its end."""
+    from trinsq.testing._process import start_broker_process
+
+    broker = start_broker_process(trinsq_broker_process_args)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def trinsq_nsqd(trinsq_broker_process: BrokerProcess) -> BrokerProcess:
+    """The session's broker process, emptied for this test (every topic deleted): point any
+    NSQ client at ``.tcp_address`` / ``.http_address``."""
+    trinsq_broker_process.empty()
+    return trinsq_broker_process
