@@ -17,8 +17,14 @@ from typing import Any, Final, Literal
 import attrs
 
 from trinsq.common._durations import format_go_duration, parse_go_duration
+from trinsq.common._flagparse import UsageError, option
 
-__all__ = ["ConfigFlagError", "client_config_values", "flag_config_values"]
+__all__ = [
+    "ConfigFlagError",
+    "client_config_values",
+    "consumer_opt_option",
+    "flag_config_values",
+]
 
 _Kind = Literal["duration", "int", "uint", "float", "bool", "string", "strategy"]
 
@@ -228,15 +234,28 @@ def client_config_values(texts: Iterable[str]) -> dict[str, Any]:
 
 def flag_config_values(texts: Iterable[str], flag: str) -> dict[str, Any]:
     """:func:`client_config_values` of a tool's repeatable ``flag`` (``consumer-opt``,
-    ``producer-opt``), its refusal worded as Go's flag package reports it.
+    ``producer-opt``), a refusal reported as Go's flag package reports it.
 
     Raises:
-        ConfigFlagError: ``invalid value "<value>" for flag -<flag>: <go-nsq's error>``.
+        UsageError: ``invalid value "<value>" for flag -<flag>: <go-nsq's error>``.
     """
     values: dict[str, Any] = {}
     for text in texts:
         try:
             parse_config_flag(text, values)
         except ConfigFlagError as exc:
-            raise ConfigFlagError(f"invalid value {_quote(text)} for flag -{flag}: {exc}") from None
+            raise UsageError(f"invalid value {_quote(text)} for flag -{flag}: {exc}") from None
     return values
+
+
+def consumer_opt_option() -> Any:
+    """The ``--consumer-opt`` option of a consuming tool's options class, as nsq's tools
+    describe it; :func:`flag_config_values` reads its values."""
+    return option(
+        factory=list,
+        usage=(
+            "option to passthrough to nsq.Consumer (may be given multiple times, "
+            "http://godoc.org/github.com/nsqio/go-nsq#Config)"
+        ),
+        kind="values",
+    )

@@ -17,8 +17,8 @@ import attrs
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
 from trinsq.client import ClientConfig
 from trinsq.client._connection import split_address
-from trinsq.common._flagparse import FlagSet, UsageError, option, option_flags
-from trinsq.tools._goconfig import ConfigFlagError, flag_config_values
+from trinsq.common._flagparse import FlagSet, option, option_flags
+from trinsq.tools._goconfig import flag_config_values
 
 __all__ = ["USER_AGENT", "PubOptions", "parse_pub_args"]
 
@@ -109,8 +109,5 @@ def parse_pub_args(argv: list[str]) -> PubOptions | None:
     """
     options = _PUB.parse(argv)
     if options is not None:
-        try:
-            options.config_fields = flag_config_values(options.producer_opt, "producer-opt")
-        except ConfigFlagError as exc:
-            raise UsageError(str(exc)) from None
+        options.config_fields = flag_config_values(options.producer_opt, "producer-opt")
     return options

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from trinsq._version import NSQ_COMPAT_VERSION, __version__
-from trinsq.common._flagparse import Flag, FlagSet, UsageError, option, option_flags
+from trinsq.common._flagparse import Flag, FlagSet, option, option_flags
 from trinsq.protocol import is_valid_channel_name, is_valid_topic_name
-from trinsq.tools._goconfig import ConfigFlagError, flag_config_values
+from trinsq.tools._goconfig import consumer_opt_option, flag_config_values
 
 if TYPE_CHECKING:  # the client (and trio) are imported only when consuming
     from trinsq.client import ClientConfig
@@ -51,14 +51,7 @@ class TailOptions:
     topic: list[str] = option(
         factory=list, usage="NSQ topic (may be given multiple times)", kind="values"
     )
-    consumer_opt: list[str] = option(
-        factory=list,
-        usage=(
-            "option to passthrough to nsq.Consumer (may be given multiple times, "
-            "http://godoc.org/github.com/nsqio/go-nsq#Config)"
-        ),
-        kind="values",
-    )
+    consumer_opt: list[str] = consumer_opt_option()
     #: ClientConfig keywords set by ``consumer_opt`` (filled in by :meth:`validate`).
     config_values: dict[str, Any] = attrs.field(factory=dict)
 
@@ -71,10 +64,7 @@ class TailOptions:
         """
         if not self.channel:
             self.channel = ephemeral_channel()
-        try:
-            self.config_values.update(flag_config_values(self.consumer_opt, "consumer-opt"))
-        except ConfigFlagError as exc:
-            raise UsageError(str(exc)) from None
+        self.config_values.update(flag_config_values(self.consumer_opt, "consumer-opt"))
 
     def problem(self) -> str | None:
         """nsq_tail's start-up refusal, word for word, or None when the options can be used."""

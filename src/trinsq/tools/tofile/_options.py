@@ -11,8 +11,8 @@ from typing import Any
 
 import attrs
 
-from trinsq.common._flagparse import UsageError, option
-from trinsq.tools._goconfig import ConfigFlagError, flag_config_values
+from trinsq.common._flagparse import option
+from trinsq.tools._goconfig import consumer_opt_option, flag_config_values
 from trinsq.tools.tofile._naming import DEFAULT_DATETIME_FORMAT, DEFAULT_FILENAME_FORMAT
 
 __all__ = ["ToFileOptions"]
@@ -84,14 +84,7 @@ class ToFileOptions:
     topic: list[str] = option(
         factory=list, usage="nsq topic (may be given multiple times)", kind="list"
     )
-    consumer_opt: list[str] = option(
-        factory=list,
-        usage=(
-            "option to passthrough to nsq.Consumer (may be given multiple times, "
-            "http://godoc.org/github.com/nsqio/go-nsq#Config)"
-        ),
-        kind="values",
-    )
+    consumer_opt: list[str] = consumer_opt_option()
     #: ClientConfig keywords set by ``consumer_opt`` (filled in by :meth:`validate`).
     config_values: dict[str, Any] = attrs.field(factory=dict)
 
@@ -111,10 +104,7 @@ class ToFileOptions:
         Raises:
             UsageError: Go's flag error for the first value go-nsq refuses.
         """
-        try:
-            self.config_values.update(flag_config_values(self.consumer_opt, "consumer-opt"))
-        except ConfigFlagError as exc:
-            raise UsageError(str(exc)) from None
+        self.config_values.update(flag_config_values(self.consumer_opt, "consumer-opt"))
 
     def problem(self) -> str | None:
         """nsq_to_file's start-up refusal, word for word, or None when the options can be used."""
